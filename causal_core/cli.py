@@ -1,0 +1,74 @@
+"""`causal-golf` console script: one subcommand per capability.
+
+Each subcommand lives in its own module exposing `add_arguments(parser)` and
+`run(args) -> int`; modules are imported lazily so `causal-golf --help` stays fast
+and a broken optional module cannot take the other commands down.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Modules that do not exist yet are hidden.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "main": ("causal_core.commands.main_job", "run the main job on the embedded default corpus"),
+    "prepare-data": ("causal_core.data.prepare", "tokenize text (or the embedded default) into challenge-format shards"),
+    "train": ("causal_core.commands.train", "run train_gpt_mlx.py with a preset (fast BLAS path included)"),
+    "extract": ("causal_core.records.extract", "parse record folders into interventions.json"),
+    "dag": ("causal_core.dag.cli", "estimate the causal DAG and next_intervention"),
+    "identifiability": ("causal_core.dag.identifiability_cli", "which edges into val_bpb the records can test"),
+    "make-config": ("causal_core.experiments.config_cli", "build an experiment config from the catalog"),
+    "run-experiment": ("causal_core.experiments.runner_cli", "run paired seeds of an experiment config"),
+    "analyze": ("causal_core.experiments.analyze_cli", "paired statistics and the decision gate"),
+}
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    found = {}
+    for name, (mod, help_) in COMMANDS.items():
+        if importlib.util.find_spec(mod.rsplit(".", 1)[0]) is None:
+            continue
+        try:
+            if importlib.util.find_spec(mod) is not None:
+                found[name] = (mod, help_)
+        except ModuleNotFoundError:
+            continue
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    available = _available()
+    parser = argparse.ArgumentParser(prog="causal-golf", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_) in available.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in available:
+        if argv and argv[0] not in ("-h", "--help"):
+            parser.print_help(sys.stderr)
+            print(f"causal-golf: unknown command {argv[0]!r}", file=sys.stderr)
+            return 2
+        parser.print_help()
+        return 0
+    name = argv[0]
+    module = importlib.import_module(available[name][0])
+    cmd = argparse.ArgumentParser(prog=f"causal-golf {name}", description=available[name][1])
+    module.add_arguments(cmd)
+    args = cmd.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except CliError as e:
+        print(f"causal-golf {name}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"causal-golf {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
