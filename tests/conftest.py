@@ -35,3 +35,18 @@ def shakespeare_path(shared_dir) -> Path:
     if not p.is_file():
         pytest.skip(f"{p} is absent")
     return p
+
+
+# Vocab 384, not 256: byte fallback alone takes 256 ids + 4 specials, plus one per character.
+TINY_VOCAB = 384
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory) -> Path:
+    """A prepared embedded-corpus directory (~300 KB of text, vocab 384): tokenizer.model,
+    tokenizer.vocab, fineweb_train_000000.bin, fineweb_val_000000.bin, manifest.json."""
+    from causal_core.data.prepare import prepare_embedded
+
+    out = tmp_path_factory.mktemp("tiny_data") / f"embedded_sp{TINY_VOCAB}"
+    prepare_embedded(out, vocab_size=TINY_VOCAB, size_mb=0.3, seed=0, val_fraction=0.1)
+    return out
