@@ -1,0 +1,50 @@
+"""`causal-golf extract`: record folders -> interventions.json (atomic)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from causal_core.atomic import atomic_write_text
+from causal_core.cli import CliError
+from causal_core.records.pipeline import RecordsError, extract_records
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--records", action="append", required=True, type=Path, metavar="DIR",
+                   help="a records root (repeatable); record ids are paths relative to it")
+    p.add_argument("--out", required=True, type=Path, help="interventions.json to write")
+    p.add_argument("--append-experiment", type=Path, metavar="RAW_RESULT",
+                   help="first write a record folder for this raw experiment result into the LAST --records root")
+
+
+def _append_experiment(raw: Path, records_dir: Path) -> Path:
+    # Lazy: the experiments package is optional for extraction itself.
+    try:
+        mod = importlib.import_module("causal_core.experiments.record_writer")
+        writer = mod.write_experiment_record
+    except (ImportError, AttributeError) as e:
+        raise CliError("--append-experiment needs causal_core.experiments.record_writer."
+                       f"write_experiment_record, which is not available ({e})") from None
+    if not raw.is_file():
+        raise CliError(f"{raw}: raw result file not found")
+    return Path(writer(raw, records_dir))
+
+
+def run(args: argparse.Namespace) -> int:
+    roots = list(args.records)
+    if args.append_experiment is not None:
+        folder = _append_experiment(args.append_experiment, roots[-1])
+        print(f"wrote experiment record {folder}", file=sys.stderr)
+    try:
+        result = extract_records(roots)
+    except RecordsError as e:
+        raise CliError(str(e)) from None
+    atomic_write_text(args.out, result.model_dump_json(indent=2) + "\n")
+    cov = result.field_coverage
+    print(f"{len(result.records)} records, {len(result.skipped)} skipped -> {args.out}; coverage "
+          + " ".join(f"{k}={cov[k]:.3f}" for k in ("val_bpb", "name", "date", "interventions", "all_four")))
+    for s in result.skipped:
+        print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
+    return 0

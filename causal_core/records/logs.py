@@ -1,0 +1,55 @@
+"""Scores and settings from a record's training logs (via causal_core.logparse)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from causal_core.logparse import ScoreLine, final_score
+
+_SEED = re.compile(r"seed[_-]?(\d+)", re.I)
+# Logs echo the training script: its defaults say how a README-less run was configured.
+_ENV_DEFAULT = re.compile(r"os\.environ\.get\(\s*[\"'](\w+)[\"']\s*,\s*[\"']?([\w.+-]+)[\"']?\s*\)")
+
+
+@dataclass
+class LogScore:
+    file: str               # relative to the record folder
+    seed: int | None
+    score: ScoreLine
+
+
+def read_text(path: Path) -> str | None:
+    data = path.read_bytes()
+    if b"\x00" in data[:4096]:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def log_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.log") if p.is_file())
+
+
+def scores(folder: Path) -> tuple[list[LogScore], list[str]]:
+    out, warnings = [], []
+    for p in log_files(folder):
+        rel = p.relative_to(folder).as_posix()
+        text = read_text(p)
+        if text is None:
+            warnings.append(f"{rel}: binary file; ignored")
+            continue
+        s = final_score(text)
+        if s is None:
+            continue
+        m = _SEED.search(p.name)
+        out.append(LogScore(rel, int(m.group(1)) if m else None, s))
+    return out, warnings
+
+
+def script_defaults(folder: Path) -> str:
+    """`VAR=default` lines from the script source echoed at the top of the first log."""
+    for p in log_files(folder):
+        text = read_text(p)
+        if text:
+            return "\n".join(f"{k}={v}" for k, v in _ENV_DEFAULT.findall(text))
+    return ""
