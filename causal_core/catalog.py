@@ -89,3 +89,55 @@ def get(name: str) -> CatalogEntry:
 
 def actionable() -> list[CatalogEntry]:
     return [e for e in ENTRIES if e.actionable]
+
+
+# ---- Expert priors (owned by causal_core/dag). ----------------------------------------
+# (prior_effect_bpb, prior_sd_bpb, source, parents). The effect is the *controlled* change
+# in val_bpb from switching the intervention with the rest of the stack held fixed, at the
+# 8xH100 scale, read off the records' own ablations where they exist (folder names below
+# are under shared/parameter-golf-records/track_*). sd is wide where records disagree or
+# where only a stacked delta is reported. Parents are adoption parents (the author adds
+# this because the parent made room for it); causal_core/dag/skeleton.py gives reasons.
+_R = "records: "
+_PRIORS: dict[str, tuple[float, float, str, list[str]]] = {
+    "sliding_window_eval": (-0.030, 0.012, _R + "SlidingWindowEval 1.2244->1.1925; MixedQuant_Int6Int8 ablation -0.0335 (stride 64)", []),
+    "test_time_training": (-0.004, 0.005, _R + "LeakyReLU_LegalTTT ablation -0.0017/-0.0004; phased-TTT records -0.001..-0.008", ["sliding_window_eval"]),
+    "longer_train_seq": (-0.015, 0.010, _R + "LongContextSeq2048 1.2244->1.2058; TrainingOptSeq4096 1.2014", []),
+    "larger_vocab": (-0.012, 0.012, _R + "Vocab4096_MLPMult4 and the SP8192 stacks (no clean single ablation)", []),
+    "tokenizer_transform": (-0.004, 0.006, _R + "PR1626_CaseOps_Taper 1.0719->1.0678 (with taper)", ["larger_vocab"]),
+    "more_layers": (-0.005, 0.006, _R + "10L_Int5MLP ablation '+int5 MLP +10th layer' -0.003; 11L stacks", ["low_bit_quant"]),
+    "wider_mlp": (-0.010, 0.010, _R + "MixedQuant ablation 'MLP 3x + batch' -0.0294; Vocab4096_MLPMult4 '4x over 3x' -0.008", ["low_bit_quant"]),
+    "depth_recurrence": (-0.004, 0.012, _R + "ParallelResiduals_MiniDepthRecurrence, Loop45 stacks; SwiGLU_1x5090 recurrence x2 +0.051 (small budget)", []),
+    "parallel_residuals": (-0.002, 0.004, _R + "ParallelResiduals_MiniDepthRecurrence, SP8192_ParallelResid (stacked deltas)", []),
+    "unet_skips": (-0.003, 0.004, _R + "int6_STE QAT_MLP_bigram_U_Net (stacked delta only)", []),
+    "smeargate": (-0.002, 0.004, _R + "Int6_MLP3x_SmearGate_BigramHash, SmearGate_AttentionOutputGate (stacked)", []),
+    "bigram_hash": (-0.003, 0.004, _R + "10L_Int5MLP ablation bigram 8192/10240 -0.0012/-0.0008; LeakyReLU 2048->3072 -0.0009", []),
+    "xsa": (-0.003, 0.004, _R + "11L_XSA4_EMA_PartialRoPE, Loader_FullGPTQ_XSA11 (stacked deltas)", []),
+    "partial_rope": (-0.002, 0.003, _R + "11L_XSA4_EMA_PartialRoPE (stacked delta)", []),
+    "gated_attention": (-0.002, 0.003, _R + "SmearGate_AttentionOutputGate, SparseGate stacks (-0.002 range)", []),
+    "qk_gain": (-0.002, 0.003, _R + "SP8192_QK5_LegalTTT (stacked delta)", []),
+    "activation_change": (-0.003, 0.004, _R + "LeakyReLU_LegalTTT ablation LeakyReLU^2 -0.0021; SwiGLU_1x5090 -0.0041", []),
+    "ortho_init": (-0.002, 0.004, _R + "SlidingWindow_FP16Emb_10L_MuonWD_OvertoneInit (stacked)", []),
+    "value_residual": (-0.002, 0.004, "expert guess (modded-nanogpt value residual); no clean record ablation", []),
+    "lr_tuning": (-0.002, 0.003, _R + "LowerLR 1.2244->1.2230; MultiPhaseGlobalSGD MATRIX_LR=0.026 -0.0003", []),
+    "warmdown_schedule": (-0.003, 0.005, _R + "11L_EMA_GPTQ-lite warmdown3500 -0.0002; SwiGLU_1x5090 warmdown fix -0.0056; WarmdownQuantization", []),
+    "weight_decay": (-0.001, 0.003, _R + "10L_Int5MLP 'WD=0.04 + warmdown' -0.0001; SwiGLU_1x5090 WD 0.01 +0.0002", []),
+    "muon_variant": (-0.002, 0.003, _R + "A2_Muon097_3Seed, MuonEqR_DepthRecurrence (stacked deltas)", []),
+    "ema": (-0.001, 0.002, _R + "11L_EMA_GPTQ-lite ablation EMA -0.0006", []),
+    "swa": (-0.001, 0.002, _R + "10L_Int5MLP ablation SWA_start_frac=0.4 -0.0006", []),
+    "grad_clip": (-0.001, 0.002, "expert guess; no record ablation isolates clipping", []),
+    "batch_size_change": (-0.004, 0.008, _R + "SwiGLU_1x5090 half batch -0.016 (1 GPU; smaller on 8xH100)", []),
+    "qat": (-0.003, 0.004, _R + "11L_EMA_GPTQ-lite late-QAT threshold -0.0001; MLP3x_QAT_Int6 (stacked)", ["low_bit_quant"]),
+    "low_bit_quant": (0.004, 0.008, _R + "MixedQuant_Int6Int8 int6 penalty +0.0015; uniform int6 +0.048 before fixes (direct damage only)", []),
+    "mixed_precision_quant": (-0.002, 0.005, _R + "MixedQuant_Int6Int8: penalty +0.048 -> +0.0015 when embeddings stay int8", ["low_bit_quant"]),
+    "fp16_embeddings": (-0.004, 0.004, _R + "FP16Embed_WD3600 1.2244->1.2197", []),
+    "gptq": (-0.002, 0.003, _R + "11L_EMA_GPTQ-lite -0.0006; MultiPhaseGlobalSGD trimmed GPTQ -0.0013; HessianSDClip", ["low_bit_quant"]),
+    "better_compression": (0.0, 0.001, "no direct path: at fixed weights the compressor cannot change the loss (skeleton.py)", []),
+    "pruning": (0.001, 0.003, "expert guess: removes information; used only to fit the byte cap", []),
+    "ssm_hybrid": (0.010, 0.020, _R + "non-record Mamba3Hybrid, LeWM_Jepa_Mamba2 finish well behind the attention stacks", []),
+    "alt_objective": (0.050, 0.050, _R + "non-record LLaDA_MDLM_Diffusion, ByteJEPA far behind next-token CE", []),
+    "systems_speedup": (-0.003, 0.004, _R + "MultiPhaseGlobalSGD: +72 steps from trimmed GPTQ -0.0013; LeakyReLU_ParallelMuon", []),
+    "data_loader": (-0.002, 0.003, _R + "Loader_FullGPTQ_XSA11 (stacked delta)", []),
+}
+for _entry in ENTRIES:
+    (_entry.prior_effect_bpb, _entry.prior_sd_bpb, _entry.prior_source, _entry.parents) = _PRIORS[_entry.name]

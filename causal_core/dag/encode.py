@@ -1,0 +1,83 @@
+"""Records -> a numeric design: binary presence matrix plus attribute columns.
+
+Observational records (published runs) and the loop's own experiments are separated:
+experiments measured a paired treatment-minus-control effect on a different platform
+(MLX CPU), so their absolute val_bpb is not comparable with the 8xH100 records and they
+enter the effect estimate as direct evidence on one coefficient instead (effects.py).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from causal_core.catalog import NAMES
+from causal_core.schemas import ExperimentOutcome, InterventionsFile, RecordEntry
+
+
+@dataclass
+class Encoding:
+    record_ids: list[str]
+    names: list[str]                       # column order of `presence`
+    presence: np.ndarray                   # (n, len(names)) 0/1
+    y: np.ndarray                          # val_bpb, finite
+    artifact_bytes: np.ndarray | None      # bytes_total when every kept record has it
+    attributes: dict[str, np.ndarray]      # "name.attr" -> float column (NaN where absent)
+    changes: list[list[str]]               # per record: delta_interventions, else its interventions
+    experiments: list[ExperimentOutcome] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.presence[:, self.names.index(name)]
+
+
+def _finite(v: float | None) -> bool:
+    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def record_changes(r: RecordEntry) -> list[str]:
+    """What a record changed: its delta relative to its parent where known, else its whole stack."""
+    return sorted(set(r.delta_interventions or r.intervention_names()))
+
+
+def encode(data: InterventionsFile) -> Encoding:
+    obs: list[RecordEntry] = []
+    experiments: list[ExperimentOutcome] = []
+    warnings: list[str] = []
+    for r in data.records:
+        if r.experiment is not None:
+            if r.experiment.intervention in NAMES:
+                experiments.append(r.experiment)
+            else:
+                warnings.append(f"{r.record_id}: experiment on unknown intervention {r.experiment.intervention!r} ignored")
+            continue
+        if not _finite(r.val_bpb):
+            warnings.append(f"{r.record_id}: val_bpb missing or not finite; record left out")
+            continue
+        obs.append(r)
+
+    names = list(NAMES)
+    x = np.zeros((len(obs), len(names)))
+    attrs: dict[str, np.ndarray] = {}
+    for i, r in enumerate(obs):
+        for m in r.interventions:
+            j = names.index(m.name)
+            x[i, j] = 1.0
+            for k, v in m.attributes.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                    attrs.setdefault(f"{m.name}.{k}", np.full(len(obs), np.nan))[i] = float(v)
+    bytes_ = [r.bytes_total for r in obs]
+    have_bytes = bool(obs) and all(_finite(b) for b in bytes_)
+    if obs and not have_bytes:
+        warnings.append("bytes_total missing on some records; artifact_bytes treated as latent")
+    return Encoding(
+        record_ids=[r.record_id for r in obs], names=names, presence=x,
+        y=np.array([float(r.val_bpb) for r in obs]),
+        artifact_bytes=np.array(bytes_, dtype=float) if have_bytes else None,
+        attributes=attrs, changes=[record_changes(r) for r in obs],
+        experiments=experiments, warnings=warnings)

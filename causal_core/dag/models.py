@@ -1,0 +1,127 @@
+"""Pydantic models of the DAG step's outputs (dag.json and identifiability.json)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Tag = Literal["expert_imposed", "data_confirmed", "data_contradicted", "uncertain"]
+TAGS: tuple[str, ...] = ("expert_imposed", "data_confirmed", "data_contradicted", "uncertain")
+# Ordinal used by diff.py: how strongly the evidence supports an edge.
+TAG_STRENGTH = {"data_contradicted": 0, "uncertain": 1, "expert_imposed": 1, "data_confirmed": 2}
+
+
+class EdgeStability(BaseModel):
+    cycles_seen: int = 1              # DAG cycles in which this edge existed
+    cycles_total: int = 1             # DAG cycles since this edge first appeared
+    same_tag_streak: int = 1          # consecutive cycles with the current tag
+    tag_history: list[str] = Field(default_factory=list)   # most recent last (capped)
+
+
+class DagEdge(BaseModel):
+    source: str
+    target: str
+    reason: str
+    tag: Tag = "expert_imposed"
+    evidence: str = ""                # why the tag (PAG mark, experiment, ...)
+    stability: EdgeStability = Field(default_factory=EdgeStability)
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}->{self.target}"
+
+
+class EffectEstimate(BaseModel):
+    intervention: str
+    effect_bpb: float                 # posterior mean change in val_bpb (negative = better)
+    ci_low: float
+    ci_high: float
+    sd: float
+    prior_effect_bpb: float
+    prior_sd_bpb: float
+    n_present: int                    # records (observational) that use it
+    source: Literal["prior_only", "observational", "experiment+observational"]
+    experiment_decisions: list[str] = Field(default_factory=list)
+    sign_conflict: bool = False       # interval excludes zero on the side opposite the prior
+
+
+class Candidate(BaseModel):
+    intervention: str
+    expected_effect_bpb: float        # posterior mean (negative = better)
+    expected_improvement_bpb: float   # E[max(0, -effect)] under the posterior
+    edge_tag: str
+    reason: str
+
+
+class FciReport(BaseModel):
+    ran: bool
+    fallback: str | None = None       # why the expert skeleton was kept unvalidated
+    test: str = "gsq"
+    alpha: float = 0.01
+    depth: int = 2
+    n_records: int = 0
+    variables: list[str] = Field(default_factory=list)
+    dropped_constant: list[str] = Field(default_factory=list)
+    pag_edges: list[str] = Field(default_factory=list)          # "a o-> b" strings
+    unexplained_adjacencies: list[str] = Field(default_factory=list)   # in the PAG, not in the skeleton
+
+
+class DagDiff(BaseModel):
+    added: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    strengthened: list[str] = Field(default_factory=list)
+    weakened: list[str] = Field(default_factory=list)
+
+
+class DagResult(BaseModel):
+    schema_version: int = 1
+    cycle: int = 1
+    nodes: list[str]
+    mediators: list[str]
+    outcome: str = "val_bpb"
+    edges: list[DagEdge]
+    effects: list[EffectEstimate]
+    next_intervention: Candidate | None = None
+    candidates: list[Candidate] = Field(default_factory=list)
+    fci: FciReport
+    diff: DagDiff | None = None
+    n_records: int = 0
+    n_experiments: int = 0
+    warnings: list[str] = Field(default_factory=list)
+
+    def edge(self, source: str, target: str) -> DagEdge | None:
+        return next((e for e in self.edges if e.source == source and e.target == target), None)
+
+    def effect(self, name: str) -> EffectEstimate | None:
+        return next((e for e in self.effects if e.intervention == name), None)
+
+
+class EdgeIdentifiability(BaseModel):
+    intervention: str
+    single_variable_records: int
+    multi_variable_records: int
+    experiments: int
+    testable: bool
+    recommendation: Literal["proceed", "skip"]
+    why: str
+
+
+class Combination(BaseModel):
+    interventions: list[str]
+    expected_effect_bpb: float
+    interaction_prior: float
+    score: float                      # -expected_effect * interaction_prior (higher = more promising)
+
+
+class IdentifiabilityReport(BaseModel):
+    schema_version: int = 1
+    n_records: int
+    single_variable_records: int
+    multi_variable_records: int
+    baseline_records: int
+    identifiability_score: float      # share of edges into val_bpb the data can test
+    edges: list[EdgeIdentifiability]
+    confounded_pairs: list[list[str]]
+    recommendation: Literal["proceed", "skip"]
+    reason: str
+    unexplored_combinations: list[Combination]
