@@ -1,0 +1,202 @@
+"""Experiment config: one intervention, paired seeds, treatment vs control.
+
+Saved as JSON; every value that reaches the trainer goes through the environment
+(argv list + env dict, never a shell), so it is validated here before anything runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import string
+import sys
+from pathlib import Path
+from typing import Literal, Union
+
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
+
+from causal_core import catalog
+
+# Strict types: a list or dict value is refused, not coerced to a string.
+EnvScalar = Union[StrictBool, StrictInt, StrictFloat, StrictStr]
+Platform = Literal["mlx-cpu", "mlx-metal", "mlx-cuda", "torch-cuda"]
+
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# Set by the runner per run; an override would break pairing or resumability.
+RESERVED = frozenset({"SEED", "RUN_ID", "OUT_DIR"})
+PLACEHOLDERS = frozenset({"python", "trainer"})
+DEFAULT_SEEDS = [1337, 42, 2025]
+
+
+def _check_env(d: dict, what: str) -> dict:
+    for k, v in d.items():
+        if not ENV_NAME.match(k):
+            raise ValueError(f"{what}: env name {k!r} must match {ENV_NAME.pattern}")
+        if k in RESERVED:
+            raise ValueError(f"{what}: {k} is set by the runner and cannot be overridden")
+        if isinstance(v, str) and "\x00" in v:
+            raise ValueError(f"{what}: {k} contains a NUL byte")
+    return d
+
+
+def env_value(v: EnvScalar) -> str:
+    """How a scalar reaches the trainer: booleans as 1/0 (the trainer's int(os.environ[...]))."""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    return str(v)
+
+
+class ExperimentConfig(BaseModel):
+    schema_version: int = 1
+    intervention: str
+    # argv template; {python} = this interpreter, {trainer} = `trainer` resolved.
+    trainer_command: list[str] = Field(default_factory=lambda: ["{python}", "{trainer}"])
+    trainer: str | None = "train_gpt_mlx.py"
+    workdir: str | None = None            # cwd of the trainer; None = the runner's cwd
+    base_env: dict[str, EnvScalar] = Field(default_factory=lambda: {"PRESET": "cpu_small"})
+    treatment: dict[str, EnvScalar]
+    control: dict[str, EnvScalar]
+    seeds: list[int] = Field(default_factory=lambda: list(DEFAULT_SEEDS))
+    budget_s: float = Field(600.0, gt=0)   # expected wall-clock per run; timeout = budget_s + timeout_grace_s
+    timeout_grace_s: float = Field(120.0, ge=0)
+    platform: Platform = "mlx-cpu"
+    mde_bpb: float = Field(0.002, gt=0)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    threads_per_run: int = Field(1, ge=1)
+    max_parallel: int | None = Field(None, ge=1)   # None = cores // threads_per_run
+    sequential: bool = False
+    min_pairs: int = Field(2, ge=2)                # sequential mode: first look
+    cycle: int | None = None
+
+    @field_validator("intervention")
+    @classmethod
+    def _actionable(cls, v: str) -> str:
+        if v not in catalog.CATALOG:
+            raise ValueError(f"unknown intervention {v!r} (see causal_core/catalog.py)")
+        if not catalog.CATALOG[v].actionable:
+            raise ValueError(f"intervention {v!r} is not actionable: our trainer cannot switch it")
+        return v
+
+    @field_validator("base_env")
+    @classmethod
+    def _base(cls, v):
+        return _check_env(v, "base_env")
+
+    @field_validator("treatment")
+    @classmethod
+    def _treat(cls, v):
+        return _check_env(v, "treatment")
+
+    @field_validator("control")
+    @classmethod
+    def _ctrl(cls, v):
+        return _check_env(v, "control")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if len(v) < 2:
+            raise ValueError("at least 2 seeds are needed for a paired test")
+        if len(set(v)) != len(v) or any(s < 0 for s in v):
+            raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
+        return v
+
+    @field_validator("trainer_command")
+    @classmethod
+    def _cmd(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("trainer_command is empty")
+        for arg in v:
+            for _, name, _, _ in string.Formatter().parse(arg):
+                if name is not None and name not in PLACEHOLDERS:
+                    raise ValueError(f"trainer_command: unknown placeholder {{{name}}} (known: python, trainer)")
+        return v
+
+    @model_validator(mode="after")
+    def _differ(self):
+        if self.condition_env("treatment") == self.condition_env("control"):
+            raise ValueError("treatment and control environments are identical")
+        if "{trainer}" in "".join(self.trainer_command) and not self.trainer:
+            raise ValueError("trainer_command uses {trainer} but no trainer is set")
+        return self
+
+    # --- derived ---------------------------------------------------------------------
+    def condition_env(self, condition: str) -> dict[str, str]:
+        """Base env + the condition's overrides, as strings.
+
+        budget_s only sets the runner's timeout: it is not passed as MAX_WALLCLOCK_SECONDS,
+        because a wall-clock cap makes paired seeds train different step counts (cpu_small
+        deliberately has none). Put MAX_WALLCLOCK_SECONDS in base_env to cap the trainer.
+        """
+        if condition not in ("treatment", "control"):
+            raise ValueError(f"condition must be treatment or control, got {condition!r}")
+        env: dict[str, str] = {}
+        env.update({k: env_value(v) for k, v in self.base_env.items()})
+        env.update({k: env_value(v) for k, v in getattr(self, condition).items()})
+        return env
+
+    @property
+    def experiment_id(self) -> str:
+        """Stable id: the intervention plus a hash of everything that changes the runs."""
+        payload = self.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s"})
+        h = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+        return f"{self.intervention}-{h}"
+
+    def run_id(self, condition: str, seed: int) -> str:
+        return f"{self.experiment_id}-{condition}-seed{seed}"
+
+    def resolved_workdir(self) -> Path:
+        return Path(self.workdir or os.getcwd()).resolve()
+
+    def argv(self) -> list[str]:
+        trainer = str(self.trainer_path()) if self.trainer else ""
+        return [a.format(python=sys.executable, trainer=trainer) for a in self.trainer_command]
+
+    def trainer_path(self) -> Path | None:
+        if not self.trainer:
+            return None
+        p = Path(self.trainer)
+        return p if p.is_absolute() else self.resolved_workdir() / p
+
+    def check_runnable(self) -> None:
+        """Refuse before anything runs: the trainer file and any `*.py` argv must exist."""
+        files = [self.trainer_path()] if "{trainer}" in "".join(self.trainer_command) else []
+        files += [Path(a) if Path(a).is_absolute() else self.resolved_workdir() / a
+                  for a in self.trainer_command if a.endswith(".py") and "{" not in a]
+        for f in files:
+            if not f.is_file() or f.stat().st_size == 0:
+                raise FileNotFoundError(f"trainer file {f} is missing or empty")
+
+    def parallel_limit(self) -> int:
+        return self.max_parallel or max(1, (os.cpu_count() or 1) // self.threads_per_run)
+
+    # --- io ----------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        from causal_core.atomic import atomic_write_text
+        return atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ExperimentConfig":
+        return cls.model_validate_json(Path(path).read_text())
+
+
+def from_catalog(intervention: str, **kw) -> ExperimentConfig:
+    """A config whose treatment/control come from the catalog entry (refuses unknown names)."""
+    if intervention not in catalog.CATALOG:
+        raise ValueError(f"unknown intervention {intervention!r} (see causal_core/catalog.py)")
+    e = catalog.CATALOG[intervention]
+    if not e.actionable:
+        raise ValueError(f"intervention {intervention!r} is not actionable: our trainer cannot switch it")
+    return ExperimentConfig(intervention=intervention, treatment=dict(e.treatment), control=dict(e.control), **kw)
+
+
+def first_error(exc: Exception) -> str:
+    """One line from a pydantic ValidationError (or any exception)."""
+    errs = getattr(exc, "errors", None)
+    if callable(errs):
+        e = errs()[0]
+        loc = ".".join(str(x) for x in e.get("loc", ()))
+        msg = e.get("msg", str(exc)).removeprefix("Value error, ")
+        return f"{loc}: {msg}" if loc else msg
+    return str(exc).splitlines()[0]

@@ -1,0 +1,168 @@
+"""Paired statistics of an experiment and THE decision gate (`decide`, the only place its rules live).
+
+Effects are treatment minus control in val_bpb: negative = the intervention improves.
+Pairs are matched by seed; only seeds where both conditions completed count.
+Rules and reasoning: docs/experiments.md.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+
+from causal_core.atomic import atomic_write_json
+
+Decision = Literal["confirmed", "suggestive", "null", "failed"]
+BOOT_METHOD = "percentile"
+
+
+def decide(*, n_pairs: int, effect: float | None, p_adjusted: float | None, p_raw: float | None,
+           mde: float = 0.002, alpha: float = 0.05, condition_failed: bool = False) -> Decision:
+    """The decision gate. `effect` = mean paired difference (treatment - control, val_bpb).
+
+    failed:     a condition failed (2+ seeds lost), or fewer than 2 complete pairs, or no effect.
+    confirmed:  effect <= -mde AND Holm-adjusted two-sided paired-t p < alpha.
+    suggestive: not confirmed, effect < 0 AND (raw p < alpha OR effect <= -mde).
+    null:       everything else (no improvement shown; includes significant harm).
+    A p-value that is NaN (zero variance of the differences) counts as 1.
+    """
+    if condition_failed or n_pairs < 2 or effect is None or not math.isfinite(effect):
+        return "failed"
+    p_adj = 1.0 if p_adjusted is None or not math.isfinite(p_adjusted) else p_adjusted
+    p = 1.0 if p_raw is None or not math.isfinite(p_raw) else p_raw
+    if effect <= -mde and p_adj < alpha:
+        return "confirmed"
+    if effect < 0 and (p < alpha or effect <= -mde):
+        return "suggestive"
+    return "null"
+
+
+class Analysis(BaseModel):
+    experiment_id: str = ""
+    intervention: str = ""
+    platform: str = "mlx-cpu"
+    cycle: int | None = None
+    n_pairs: int
+    n_seeds_planned: int = 0
+    seeds: list[int] = Field(default_factory=list)          # seeds of the complete pairs
+    control_bpb: list[float] = Field(default_factory=list)  # aligned with `seeds`
+    treatment_bpb: list[float] = Field(default_factory=list)
+    diffs: list[float] = Field(default_factory=list)        # treatment - control per pair
+    effect_bpb: float | None = None                         # mean paired difference
+    sd_diff: float | None = None
+    se_diff: float | None = None
+    t_stat: float | None = None
+    df: int | None = None
+    ci_t: tuple[float, float] | None = None                 # 95% paired t interval (the gate's)
+    ci_boot: tuple[float, float] | None = None              # seeded bootstrap interval (reported only)
+    boot_method: str = BOOT_METHOD
+    p_value: float | None = None                            # two-sided paired t-test (scipy ttest_rel)
+    p_gate: float | None = None                             # p the gate uses before Holm (= p_value unless sequential)
+    p_adjusted: float | None = None                         # Holm over the cycle's family
+    family_size: int = 1
+    mde_bpb: float = 0.002
+    alpha: float = 0.05
+    reduced_power: bool = False
+    condition_status: dict[str, str] = Field(default_factory=dict)
+    decision: Decision = "failed"
+    notes: list[str] = Field(default_factory=list)
+
+    def redecide(self) -> "Analysis":
+        failed = any(s == "failed" for s in self.condition_status.values())
+        self.decision = decide(n_pairs=self.n_pairs, effect=self.effect_bpb, p_adjusted=self.p_adjusted,
+                               p_raw=self.p_value, mde=self.mde_bpb, alpha=self.alpha, condition_failed=failed)
+        return self
+
+
+def paired_stats(control: np.ndarray, treatment: np.ndarray, n_boot: int = 9999, seed: int = 0,
+                 confidence: float = 0.95) -> dict:
+    """Mean difference, paired t-test + t interval, seeded percentile bootstrap interval."""
+    d = np.asarray(treatment, float) - np.asarray(control, float)
+    n = d.size
+    out: dict = {"n_pairs": n, "diffs": d.tolist(), "effect_bpb": float(d.mean()) if n else None}
+    if n < 2:
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # zero variance -> NaN, handled by the gate
+        res = sps.ttest_rel(treatment, control)
+        ci = res.confidence_interval(confidence)
+    sd = float(d.std(ddof=1))
+    out.update(sd_diff=sd, se_diff=sd / math.sqrt(n), t_stat=float(res.statistic), df=int(res.df),
+               p_value=float(res.pvalue), ci_t=(float(ci.low), float(ci.high)))
+    if n_boot and sd > 0:
+        b = sps.bootstrap((d,), np.mean, confidence_level=confidence, n_resamples=n_boot,
+                          method=BOOT_METHOD, rng=np.random.default_rng(seed))
+        out["ci_boot"] = (float(b.confidence_interval.low), float(b.confidence_interval.high))
+    return out
+
+
+def analyze(raw_runs, *, mde: float | None = None, alpha: float | None = None, n_boot: int = 9999,
+            seed: int = 0) -> Analysis:
+    """Analysis of one experiment as a family of one (use `holm` to adjust across a cycle)."""
+    from causal_core.experiments.runner import RawRuns
+    raw = raw_runs if isinstance(raw_runs, RawRuns) else RawRuns.load(raw_runs)
+    cfg = raw.config
+    c, t = raw.scores("control"), raw.scores("treatment")
+    seeds = [s for s in cfg.seeds if s in c and s in t] + sorted(set(c) & set(t) - set(cfg.seeds))
+    cs, ts = np.array([c[s] for s in seeds]), np.array([t[s] for s in seeds])
+    st = paired_stats(cs, ts, n_boot=n_boot, seed=seed)
+    a = Analysis(experiment_id=raw.experiment_id, intervention=raw.intervention, platform=raw.platform,
+                 cycle=cfg.cycle, n_seeds_planned=len(cfg.seeds), seeds=seeds, control_bpb=cs.tolist(),
+                 treatment_bpb=ts.tolist(), mde_bpb=mde if mde is not None else cfg.mde_bpb,
+                 alpha=alpha if alpha is not None else cfg.alpha,
+                 condition_status={k: v.status for k, v in raw.conditions.items()},
+                 reduced_power=any(v.status == "reduced_power" for v in raw.conditions.values()), **st)
+    a.p_gate = a.p_value
+    if cfg.sequential and a.p_value is not None:
+        # The last look of a group-sequential design is compared with its calibrated level.
+        from causal_core.experiments.sequential import look_alpha
+        nominal = look_alpha(cfg.min_pairs, len(cfg.seeds), a.alpha)
+        a.p_gate = min(1.0, a.p_value * a.alpha / nominal)
+        a.notes.append(f"sequential design: per-look level {nominal:.4g}; p_gate = p * alpha / level")
+    if a.n_pairs < 3:
+        a.notes.append(f"only {a.n_pairs} complete pairs")
+    if a.n_pairs and a.n_pairs <= 5 and a.ci_boot:
+        a.notes.append("bootstrap interval from <= 5 pairs under-covers (few distinct resamples); the gate uses the t test")
+    a.p_adjusted = a.p_gate
+    return a.redecide()
+
+
+def holm(analyses: list[Analysis]) -> list[Analysis]:
+    """Holm-Bonferroni across all tests of a cycle; decisions are re-taken with adjusted p."""
+    idx = [i for i, a in enumerate(analyses) if a.p_gate is not None and math.isfinite(a.p_gate)]
+    if idx:
+        _, adj, _, _ = multipletests([analyses[i].p_gate for i in idx], alpha=analyses[idx[0]].alpha, method="holm")
+        for i, p in zip(idx, adj):
+            analyses[i].p_adjusted = float(p)
+    for a in analyses:
+        a.family_size = len(idx)
+        a.redecide()
+    return analyses
+
+
+def analyze_cycle(raw_runs_list: list, **kw) -> list[Analysis]:
+    return holm([analyze(r, **kw) for r in raw_runs_list])
+
+
+def write_stats(analysis: Analysis | list[Analysis], path: str | Path) -> Path:
+    obj = [a.model_dump() for a in analysis] if isinstance(analysis, list) else analysis.model_dump()
+    return atomic_write_json(path, obj)
+
+
+def load_stats(path: str | Path) -> Analysis:
+    return Analysis.model_validate_json(Path(path).read_text())
+
+
+def to_outcome(a: Analysis):
+    """The ExperimentOutcome (schemas.py) a record or the loop stores."""
+    from causal_core.schemas import ExperimentOutcome
+    lo, hi = a.ci_t or (None, None)
+    return ExperimentOutcome(intervention=a.intervention, decision=a.decision, effect_bpb=a.effect_bpb,
+                             ci_low=lo, ci_high=hi, p_value=a.p_adjusted, n_pairs=a.n_pairs,
+                             platform=a.platform, cycle=a.cycle)
