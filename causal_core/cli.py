@@ -75,4 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's main, not __main__'s copy: subcommands raise
+    # causal_core.cli.CliError, which __main__.CliError would not catch.
+    from causal_core.cli import main as _main
+    sys.exit(_main())

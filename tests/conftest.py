@@ -50,3 +50,22 @@ def tiny_data_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_data") / f"embedded_sp{TINY_VOCAB}"
     prepare_embedded(out, vocab_size=TINY_VOCAB, size_mb=0.3, seed=0, val_fraction=0.1)
     return out
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory):
+    """A real Prefect server on loopback, shared by the whole session (~20 s to start).
+
+    Flows called in-process talk to it through temporary settings; subprocesses get
+    `prefect_api.env`.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
+
+    from deployments.local_server import start_local_server
+
+    server = start_local_server(tmp_path_factory.mktemp("prefect_home"))
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_SERVER_ANALYTICS_ENABLED: False}):
+            yield server
+    finally:
+        server.stop()

@@ -1,0 +1,141 @@
+"""One experiment cycle's steps: plan the config, collect the seed runs, analyse,
+write the record and the experiment_log entry. Prefect-free; the flow calls these."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from causal_core.atomic import atomic_write_json, locked_json_list_append
+from causal_core.experiments.config import ExperimentConfig, from_catalog
+from causal_core.experiments.record_writer import write_experiment_record
+from causal_core.experiments.runner import RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.stats import Analysis, analyze, load_stats, write_stats
+from causal_core.loop.layout import CycleLayout, LoopLayout
+from causal_core.loop.params import LoopParams
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TRAINER = REPO_ROOT / "train_gpt_mlx.py"
+
+
+def base_env(params: LoopParams) -> dict[str, str | int | float]:
+    data = Path(params.data_path).resolve()
+    env: dict[str, str | int | float] = {"PRESET": "cpu_small", "DATA_PATH": str(data),
+                                         "TOKENIZER_PATH": str(data / "tokenizer.model")}
+    env.update(params.trainer_env)
+    return env
+
+
+def threads_per_run(params: LoopParams, n_runs: int) -> int:
+    """Spread the cores over the runs that go at once (BLAS threads per trainer)."""
+    cores = os.cpu_count() or 1
+    parallel = params.max_parallel or min(n_runs, cores)
+    return max(1, cores // max(1, parallel))
+
+
+def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
+                seeds: list[int] | None = None, budget_s: float | None = None) -> ExperimentConfig:
+    """The cycle's config; an existing config.json wins (a resumed cycle runs what it planned)."""
+    if cyc.config.is_file():
+        return ExperimentConfig.load(cyc.config)
+    seeds = seeds or params.seeds
+    n_runs = 2 * len(seeds)
+    threads = threads_per_run(params, n_runs)
+    cfg = from_catalog(intervention, seeds=seeds, budget_s=budget_s or params.budget_s, base_env=base_env(params),
+                       trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
+                       max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads))
+    cfg.save(cyc.config)
+    return cfg
+
+
+def cycle_finished(cyc: CycleLayout) -> bool:
+    return cyc.stats.is_file() and cyc.record.is_file() and cyc.dag.is_file()
+
+
+def seed_jobs(cfg: ExperimentConfig) -> list[tuple[str, int]]:
+    """(condition, seed) pairs, control and treatment of a seed side by side."""
+    return [(c, s) for s in cfg.seeds for c in ("control", "treatment")]
+
+
+def finish_experiment(layout: LoopLayout, cyc: CycleLayout, cfg: ExperimentConfig, runs: list[RunResult],
+                      records_out: str | Path) -> tuple[RawRuns, Analysis, Path]:
+    """raw_runs.json, stats.json, the record folder and one experiment_log entry (idempotent)."""
+    out = cyc.experiment_dir
+    if cyc.raw_runs.is_file():
+        raw = RawRuns.load(cyc.raw_runs)
+    else:
+        raw = summarize(cfg, runs)
+        atomic_write_json(cyc.raw_runs, raw.model_dump(mode="json"))
+    if cyc.stats.is_file():
+        analysis = load_stats(cyc.stats)
+    else:
+        analysis = analyze(raw)            # one test per cycle: Holm over a family of one
+        write_stats(analysis, cyc.stats)
+    record = write_experiment_record(out, records_out)
+    atomic_write_json(cyc.record, {"path": str(record)})
+    # entry_id hashes the runs: a resumed cycle never logs the same experiment twice.
+    locked_json_list_append(layout.experiment_log, log_entry(raw, out), key="entry_id")
+    return raw, analysis, record
+
+
+def experiment_rows(layout: LoopLayout) -> list[dict]:
+    """One row per finished cycle, for the UI's table artifact and the final report."""
+    rows = []
+    for d in sorted(layout.root.glob("cycle_*"), key=lambda p: int(p.name.split("_")[1])):
+        stats = d / "experiment" / "stats.json"
+        if not stats.is_file():
+            continue
+        a = load_stats(stats)
+        lo, hi = a.ci_t or (None, None)
+        rows.append({
+            "cycle": int(d.name.split("_")[1]), "intervention": a.intervention,
+            "control_bpb": _mean(a.control_bpb), "treatment_bpb": _mean(a.treatment_bpb),
+            "effect_bpb": _r(a.effect_bpb), "ci_low": _r(lo), "ci_high": _r(hi),
+            "p": _r(a.p_adjusted, 4), "n_pairs": a.n_pairs, "decision": a.decision,
+        })
+    return rows
+
+
+def _r(v, nd=5):
+    return None if v is None else round(float(v), nd)
+
+
+def _mean(xs):
+    return _r(sum(xs) / len(xs)) if xs else None
+
+
+def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None) -> str:
+    lo, hi = analysis.ci_t or (None, None)
+    lines = [
+        f"# Cycle {cyc_n}: `{analysis.intervention}`",
+        "",
+        f"**Decision: {analysis.decision}**  ",
+        f"Effect (treatment - control): {_fmt(analysis.effect_bpb)} val_bpb, "
+        f"95% t interval [{_fmt(lo)}, {_fmt(hi)}], p = {_fmt(analysis.p_adjusted, 4)} "
+        f"(Holm over {analysis.family_size}), {analysis.n_pairs} complete pairs, MDE {analysis.mde_bpb}.",
+        "",
+        f"Why this intervention: {why}",
+        "",
+        "| seed | control val_bpb | treatment val_bpb | difference |",
+        "|---:|---:|---:|---:|",
+    ]
+    for s, c, t in zip(analysis.seeds, analysis.control_bpb, analysis.treatment_bpb):
+        lines.append(f"| {s} | {c:.5f} | {t:.5f} | {t - c:+.5f} |")
+    if analysis.ci_boot:
+        lines += ["", f"Bootstrap interval ({analysis.boot_method}): [{_fmt(analysis.ci_boot[0])}, {_fmt(analysis.ci_boot[1])}]"]
+    if analysis.notes:
+        lines += ["", "Notes: " + "; ".join(analysis.notes)]
+    if record:
+        lines += ["", f"Record: `{record}`"]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v, nd=5):
+    return "n/a" if v is None else f"{v:+.{nd}f}" if nd == 5 else f"{v:.{nd}g}"
+
+
+
+
+def load_json(path: Path):
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,92 @@
+"""Where the loop keeps its state: results/causal/ (one folder per cycle)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class LoopLayout:
+    root: Path
+
+    @classmethod
+    def at(cls, results_dir: str | Path) -> "LoopLayout":
+        return cls(Path(results_dir).resolve())
+
+    @property
+    def state(self) -> Path:
+        return self.root / "loop_state.json"
+
+    @property
+    def experiment_log(self) -> Path:
+        return self.root / "experiment_log.json"
+
+    @property
+    def final_report_md(self) -> Path:
+        return self.root / "final_report.md"
+
+    @property
+    def final_report_json(self) -> Path:
+        return self.root / "final_report.json"
+
+    def cycle(self, n: int) -> "CycleLayout":
+        return CycleLayout(self.root / f"cycle_{n}", n)
+
+
+@dataclass(frozen=True)
+class CycleLayout:
+    dir: Path
+    n: int
+
+    @property
+    def interventions(self) -> Path:
+        return self.dir / "interventions.json"
+
+    @property
+    def dag_dir(self) -> Path:
+        return self.dir / "dag"
+
+    @property
+    def dag(self) -> Path:
+        return self.dag_dir / "dag.json"
+
+    @property
+    def dag_diff(self) -> Path:
+        return self.dir / "dag_diff.json"
+
+    @property
+    def identifiability(self) -> Path:
+        return self.dir / "identifiability.json"
+
+    @property
+    def diagnostics_dir(self) -> Path:
+        return self.dir / "diagnostics"
+
+    @property
+    def approval(self) -> Path:
+        return self.dir / "approval.json"
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "config.json"
+
+    @property
+    def experiment_dir(self) -> Path:
+        """The runner's out dir: runs/, raw_runs.json."""
+        return self.dir / "experiment"
+
+    @property
+    def raw_runs(self) -> Path:
+        return self.experiment_dir / "raw_runs.json"
+
+    @property
+    def stats(self) -> Path:
+        return self.experiment_dir / "stats.json"
+
+    @property
+    def record(self) -> Path:
+        return self.dir / "record.json"       # {"path": the record folder written under records/}
+
+    @property
+    def report(self) -> Path:
+        return self.dir / "report.md"

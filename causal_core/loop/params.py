@@ -1,0 +1,81 @@
+"""Parameters of the cycle-loop, validated before anything runs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from causal_core import catalog
+
+TWO_DAYS_S = 2 * 24 * 3600
+
+
+class LoopParams(BaseModel):
+    records: list[str] = Field(default_factory=lambda: ["../shared/parameter-golf-records"],
+                               description="record roots to learn from (missing roots are skipped with a warning)")
+    results_dir: str = Field("results/causal", description="cycle folders, state and the final report")
+    records_out: str = Field("records", description="where the loop writes its own experiment records")
+    data_path: str = Field("data/embedded_sp1024", description="DATA_PATH of the trainer (prepared if it is the embedded default)")
+    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], description="paired seeds per condition")
+    budget_s: float = Field(120.0, description="wall-clock budget of one training run (MAX_WALLCLOCK_SECONDS)")
+    trainer_env: dict[str, str | int | float] = Field(default_factory=dict, description="extra base env for every run")
+    first_intervention: str | None = Field(None, description="override the DAG's pick for cycle 1")
+    auto_approve: bool = Field(False, description="skip the approval pause between cycles")
+    approval_timeout_s: float = Field(3600.0, description="how long a pause waits for a human")
+    on_timeout: Literal["approve", "stop"] = Field("approve", description="what happens when nobody answers in time")
+    stop_on_confirmed: bool = Field(True, description="stop at the first confirmed effect")
+    max_nulls_in_a_row: int = Field(3, ge=1)
+    max_cycles: int = Field(4, ge=1)
+    wall_clock_gate_s: float = Field(TWO_DAYS_S, gt=0, description="stop starting cycles after this long")
+    dispatch: Literal["local", "work-pool"] = Field("local", description="run seeds in this process or on a work pool")
+    max_parallel: int = Field(0, ge=0, description="seed runs at once (0 = cores / trainer threads)")
+    seed_retries: int = Field(1, ge=0, description="re-runs of a crashed seed before it counts as failed")
+    run_diagnostics: bool = Field(True, description="run checkpoint diagnostics in cycle 0 where available")
+    assemble: bool = Field(True, description="assemble a submission at the end")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("at least one seed is required (got none)")
+        if len(set(v)) != len(v):
+            raise ValueError(f"duplicate seeds in {v}")
+        return v
+
+    @field_validator("budget_s", "approval_timeout_s")
+    @classmethod
+    def _positive(cls, v: float, info) -> float:
+        if not v > 0:
+            raise ValueError(f"must be positive (got {v})")
+        return v
+
+    @field_validator("first_intervention")
+    @classmethod
+    def _known(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        entry = catalog.CATALOG.get(v)
+        if entry is None:
+            raise ValueError(f"unknown intervention {v!r}")
+        if not entry.actionable:
+            raise ValueError(f"{v!r} is not switchable in our trainer")
+        return v
+
+    @model_validator(mode="after")
+    def _paths(self) -> "LoopParams":
+        if Path(self.results_dir).exists() and not Path(self.results_dir).is_dir():
+            raise ValueError(f"results_dir {self.results_dir!r} is a file")
+        return self
+
+
+def validate_params(raw: dict) -> LoopParams:
+    """One-line error for the first problem; used by the flow before any work."""
+    from pydantic import ValidationError
+    try:
+        return LoopParams(**raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "params"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ValueError(f"bad loop parameter {loc}: {msg}") from None

@@ -1,0 +1,52 @@
+"""The approval pause between cycles.
+
+Prefect ends a run Failed when a pause times out, even if the flow catches the
+timeout. So the pause gets a generous Prefect timeout and a watchdog thread that,
+at the approval deadline, resumes the run itself with the default action: the run
+stays Completed, the UI still shows a Resume form built from ApprovalInput, and
+`causal-golf approve` / the REST resume endpoint work as usual.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Literal, Optional
+
+from pydantic import Field
+from prefect.context import get_run_context
+from prefect.flow_runs import pause_flow_run, resume_flow_run
+from prefect.input import RunInput
+
+from causal_core import catalog
+
+# Literal over the actionable names: the JSON schema gets an enum, so the server
+# rejects an unknown intervention and the run stays paused.
+Actionable = Literal[tuple(e.name for e in catalog.actionable())]  # type: ignore[valid-type]
+
+
+class ApprovalInput(RunInput):
+    action: Literal["approve", "stop"] = Field("approve", description="approve the next cycle, or stop the loop")
+    intervention: Optional[Actionable] = Field(None, description="test this intervention instead of the proposal")
+    seeds: Optional[list[int]] = Field(None, min_length=1, description="override the seeds")
+    budget_s: Optional[float] = Field(None, gt=0, description="override the per-run wall-clock budget (s)")
+    by: str = Field("ui", description="who answered (ui, cli, timeout)")
+
+
+def wait_for_approval(timeout_s: float, on_timeout: str, poll_interval: int = 1) -> ApprovalInput:
+    """Pause the current flow run until approved, or apply `on_timeout` after `timeout_s`."""
+    flow_run_id = get_run_context().flow_run.id
+
+    def default_action() -> None:
+        try:
+            resume_flow_run(flow_run_id, run_input={"action": on_timeout, "by": "timeout"})
+        except Exception:  # already resumed by a human: nothing to do
+            pass
+
+    watchdog = threading.Timer(timeout_s, default_action)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        # Prefect's own timeout is only a backstop should the watchdog thread die.
+        return pause_flow_run(wait_for_input=ApprovalInput, timeout=int(timeout_s) + 3600,
+                              poll_interval=poll_interval)
+    finally:
+        watchdog.cancel()

@@ -1,0 +1,146 @@
+"""The `cycle-loop` flow: discovery, then experiment cycles with an approval pause
+between them, until a stop rule fires. Orchestration only: every step is a task over
+causal_core, and every step's output is a file, so a restarted run resumes."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import as_completed
+
+from causal_core.experiments.runner import RunResult
+from causal_core.loop import cycle as cyclelib
+from causal_core.loop import report
+from causal_core.loop.discovery import load_dag_result
+from causal_core.loop.layout import LoopLayout
+from causal_core.loop.params import TWO_DAYS_S, LoopParams, validate_params
+from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
+from causal_core.loop.stop_rules import stop_reason
+from flows.approval import wait_for_approval
+from tasks import artifacts, discovery, experiment
+from tasks.experiment import result_file
+
+STOP = "__stop__"      # a plan the approver answered with "stop"
+
+
+@flow(name="cycle-loop", log_prints=True)
+def cycle_loop(
+    records: list[str] = ["../shared/parameter-golf-records"],  # noqa: B006 (Prefect parameter default)
+    results_dir: str = "results/causal",
+    records_out: str = "records",
+    data_path: str = "data/embedded_sp1024",
+    seeds: list[int] = [1, 2, 3],  # noqa: B006
+    budget_s: float = 120.0,
+    trainer_env: dict = {},  # noqa: B006
+    first_intervention: str | None = None,
+    auto_approve: bool = False,
+    approval_timeout_s: float = 3600.0,
+    on_timeout: str = "approve",
+    stop_on_confirmed: bool = True,
+    max_nulls_in_a_row: int = 3,
+    max_cycles: int = 4,
+    wall_clock_gate_s: float = TWO_DAYS_S,
+    dispatch: str = "local",
+    max_parallel: int = 0,
+    seed_retries: int = 1,
+    run_diagnostics: bool = True,
+    assemble: bool = True,
+) -> dict:
+    params = validate_params(dict(locals()))     # refuse bad parameters before any work
+    log = get_run_logger()
+    layout = LoopLayout.at(params.results_dir)
+    t0 = started_at(layout)
+    roots = [*params.records, params.records_out]
+
+    # Cycle 0: discovery.
+    cyc0 = layout.cycle(0)
+    discovery.extract(cyc0, roots)
+    dag_path = discovery.dag(cyc0, None)
+    ident = discovery.identifiability.submit(cyc0)   # in parallel with what follows
+    artifacts.publish_dag(cyc0.n, dag_path)
+    ident.result()
+
+    n = 1
+    while True:
+        cyc = layout.cycle(n)
+        if cyclelib.cycle_finished(cyc):      # a resumed run skips whole finished cycles
+            dag_path, n = cyc.dag, n + 1
+            continue
+        done = cyclelib.experiment_rows(layout)
+        reason = stop_reason([r["decision"] for r in done], time.time() - t0, params)
+        if reason:
+            break
+        plan = load_plan(cyc) or _propose(n, params, dag_path)
+        if plan is None:
+            reason = "no actionable intervention left to test"
+            break
+        if plan.approved_by is None:
+            plan = save_plan(cyc, _approve(plan, params, log))
+        if plan.intervention == STOP:
+            reason = ("approval timed out: on_timeout=stop" if plan.approved_by == "timeout"
+                      else "stopped by the approver")
+            break
+        log.info("cycle %d: testing %s (%s)", n, plan.intervention, plan.why)
+        cfg = cyclelib.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s)
+        runs = _run_seeds(cyc, cfg, params)
+        raw, analysis, record = cyclelib.finish_experiment(layout, cyc, cfg, runs, params.records_out)
+        discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
+        dag_path = discovery.dag(cyc, dag_path)
+        artifacts.publish_cycle(n, analysis, plan.why, record, cyclelib.experiment_rows(layout), dag_path)
+        n += 1
+
+    final = report.write_final_report(layout, params, reason, assemble=params.assemble)
+    log.info("loop stopped: %s; final report %s", reason, layout.final_report_md)
+    return final
+
+
+def _propose(n: int, params: LoopParams, dag_path: Path) -> CyclePlan | None:
+    if n == 1 and params.first_intervention:
+        return CyclePlan(cycle=n, intervention=params.first_intervention, why="given as first_intervention",
+                         source="first_intervention")
+    dag = load_dag_result(dag_path)
+    c = dag.next_intervention
+    if c is None:
+        return None
+    return CyclePlan(cycle=n, intervention=c.intervention, why=c.reason, expected_effect_bpb=c.expected_effect_bpb)
+
+
+def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
+    if params.auto_approve:
+        return plan.model_copy(update={"approved_by": "auto"})
+    log.info("cycle %d proposes %s (expected %s): waiting up to %.0f s for approval "
+             "(UI Resume, or `causal-golf approve <flow-run-id>`); on timeout: %s",
+             plan.cycle, plan.intervention, plan.expected_effect_bpb, params.approval_timeout_s, params.on_timeout)
+    answer = wait_for_approval(params.approval_timeout_s, params.on_timeout)
+    if answer.action == "stop":
+        return plan.model_copy(update={"intervention": STOP, "approved_by": answer.by})
+    update = {"approved_by": answer.by, "seeds": answer.seeds, "budget_s": answer.budget_s}
+    if answer.intervention and answer.intervention != plan.intervention:
+        update.update(intervention=answer.intervention, source="approver", expected_effect_bpb=None,
+                      why=f"chosen by the approver instead of {plan.intervention}")
+    return plan.model_copy(update=update)
+
+
+def _run_seeds(cyc, cfg, params: LoopParams) -> list[RunResult]:
+    """All seed runs of the cycle as parallel tasks; a crashed seed is retried, then kept as failed."""
+    jobs = cyclelib.seed_jobs(cfg)
+    out = cyc.experiment_dir
+    progress = create_progress_artifact(progress=0.0, key=f"cycle-{cyc.n}-seed-runs",
+                                        description=f"cycle {cyc.n}: seed runs of {cfg.intervention}")
+    task = experiment.run_seed.with_options(retries=params.seed_retries, retry_delay_seconds=1)
+    futures = {task.submit(cyc.config, c, s, out, cyc.n, params.dispatch): (c, s) for c, s in jobs}
+    results, finished = [], 0
+    for fut in as_completed(list(futures)):
+        c, s = futures[fut]
+        finished += 1
+        update_progress_artifact(progress, 100.0 * finished / len(jobs))
+        state = fut.state
+        if state.is_completed():
+            results.append(fut.result())
+        else:   # retries exhausted: the runner's own failed result decides reduced_power / failed
+            path = result_file(cyc.config, c, s, out)
+            if path.is_file():
+                results.append(RunResult.model_validate_json(path.read_text()))
+    return results

@@ -1,0 +1,36 @@
+"""Thin Prefect tasks over causal_core's experiment steps."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.deployments import run_deployment
+
+from causal_core.experiments.config import ExperimentConfig
+from causal_core.experiments.runner import RunResult, run_one
+
+
+class SeedRunFailed(RuntimeError):
+    """Raised so Prefect retries the seed; the failed result is on disk for the runner's rules."""
+
+
+@task(task_run_name="cycle{cycle}-{condition}-seed{seed}")
+def run_seed(config_path: Path, condition: str, seed: int, out_dir: Path, cycle: int,
+             dispatch: str = "local") -> RunResult:
+    if dispatch == "work-pool":
+        # A worker of the pool runs the `train-seed` deployment; it writes the result where we read it.
+        run_deployment("train-seed/train-seed", timeout=None, poll_interval=2,
+                       flow_run_name=f"cycle{cycle}-{condition}-seed{seed}",
+                       parameters={"config_path": str(config_path), "condition": condition,
+                                   "seed": seed, "out_dir": str(out_dir)})
+        result = RunResult.model_validate_json(result_file(config_path, condition, seed, out_dir).read_text())
+    else:
+        result = run_one(ExperimentConfig.load(config_path), condition, seed, out_dir)
+    if not result.complete:
+        raise SeedRunFailed(f"{result.run_id}: {result.error}")
+    return result
+
+
+def result_file(config_path: Path, condition: str, seed: int, out_dir: Path) -> Path:
+    cfg = ExperimentConfig.load(config_path)
+    return Path(out_dir).resolve() / "runs" / f"{cfg.run_id(condition, seed)}.result.json"
