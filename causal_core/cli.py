@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "loop": ("flows.run_loop_cli", "run the cycle-loop flow once in this process"),
     "serve": ("deployments.serve", "serve the cycle-loop (and train-seed) deployments"),
     "approve": ("deployments.approve", "approve, override or stop a paused cycle-loop run"),
+    "deploy-train-seed": ("deployments.work_pool", "put seed runs on a work pool for workers on other machines"),
 }
 
 
