@@ -50,6 +50,10 @@ class LocalServer:
         return self.env["PREFECT_API_URL"]
 
     def stop(self, timeout: float = 20.0) -> None:
+        # Ship buffered run logs while the server is still up (else: "Error logging to API").
+        if "prefect.logging.handlers" in sys.modules:
+            from prefect.logging.handlers import APILogHandler
+            APILogHandler().flush()    # drains the process-wide log worker
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:

@@ -1,0 +1,95 @@
+"""Orchestration overhead of the cycle-loop on a running Prefect server.
+
+overhead share = (flow wall time - time inside training subprocesses) / flow wall time,
+where "inside training" is the union of the seed runs' intervals (runs overlap when
+seeds go in parallel). Also splits the rest into the discovery/analysis steps (our own
+compute, timed by Prefect's task runs) and what remains: Prefect's own overhead.
+
+    uv run python bench/bench_loop_overhead.py            # the main job's config (cpu_small, 2 cycles x 3 seeds)
+    uv run python bench/bench_loop_overhead.py --tiny     # seconds-long runs: overhead dominates (worst case)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def union_seconds(intervals: list[tuple[float, float]]) -> float:
+    total, cur_s, cur_e = 0.0, None, None
+    for s, e in sorted(intervals):
+        if cur_e is None or s > cur_e:
+            if cur_e is not None:
+                total += cur_e - cur_s
+            cur_s, cur_e = s, e
+        else:
+            cur_e = max(cur_e, e)
+    return total + ((cur_e - cur_s) if cur_e is not None else 0.0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tiny", action="store_true", help="tiny trainer config (seconds per run)")
+    ap.add_argument("--cycles", type=int, default=2)
+    ap.add_argument("--seeds", default="1,2,3")
+    args = ap.parse_args()
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from causal_core.data.prepare import ensure_embedded_default, prepare_embedded
+    from deployments.local_server import start_local_server
+    from flows.cycle_loop import cycle_loop
+    from tests.loop_helpers import tiny_trainer_env
+
+    work = Path(tempfile.mkdtemp(prefix="cg_overhead_"))
+    if args.tiny:
+        data = work / "data"
+        prepare_embedded(data, vocab_size=384, size_mb=0.3)
+        trainer_env = tiny_trainer_env(data)
+    else:
+        data, trainer_env = ensure_embedded_default(ROOT), {}
+    t = time.perf_counter()
+    server = start_local_server(work / "prefect_home")
+    print(f"server healthy after {time.perf_counter() - t:.1f} s ({server.api_url})")
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            t0 = time.time()
+            report = cycle_loop(records=[str(ROOT.parent / "shared" / "parameter-golf-records")],
+                                results_dir=str(work / "results"), records_out=str(work / "records"),
+                                data_path=str(data), seeds=[int(s) for s in args.seeds.split(",")],
+                                trainer_env=trainer_env, auto_approve=True, max_cycles=args.cycles,
+                                stop_on_confirmed=False, assemble=False)
+            wall = time.time() - t0
+            with get_client(sync_client=True) as client:
+                tasks = client.read_task_runs()
+            step_s = sum(t.total_run_time.total_seconds() for t in tasks
+                         if t.name and not any(k in t.name for k in ("-control-", "-treatment-")))
+    finally:
+        server.stop()
+
+    intervals = []
+    for p in (work / "results").glob("cycle_*/experiment/runs/*.result.json"):
+        r = json.loads(p.read_text())
+        end = p.stat().st_mtime
+        intervals.append((end - r["elapsed_s"], end))
+    training = union_seconds(intervals)
+    rest = wall - training
+    print(f"stop reason: {report['stop_reason']}; seed runs: {len(intervals)}")
+    print(f"flow wall time:                 {wall:8.1f} s")
+    print(f"inside training subprocesses:   {training:8.1f} s  (union of {len(intervals)} runs)")
+    print(f"outside training:               {rest:8.1f} s  = {100 * rest / wall:.1f}% of the wall time")
+    print(f"  discovery/analysis/publish tasks (our compute): {step_s:6.1f} s")
+    print(f"  Prefect orchestration (the remainder):          {rest - step_s:6.1f} s  = "
+          f"{100 * (rest - step_s) / wall:.1f}% of the wall time")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
