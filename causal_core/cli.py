@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("deployments.serve", "serve the cycle-loop (and train-seed) deployments"),
     "approve": ("deployments.approve", "approve, override or stop a paused cycle-loop run"),
     "deploy-train-seed": ("deployments.work_pool", "put seed runs on a work pool for workers on other machines"),
+    "diag": ("causal_core.diagnostics.cli", "checkpoint diagnostics: token-loss, quant-gap, influence, grad-attribution, probe"),
+    "assemble": ("causal_core.submission.cli", "assemble the loop's result into a challenge-layout record folder"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Submission assembly: the loop's result -> a challenge-layout record folder (docs/submission.md)."""
