@@ -45,6 +45,7 @@ def cycle_loop(
     dispatch: str = "local",
     max_parallel: int = 0,
     seed_retries: int = 1,
+    replicate: bool = True,
     run_diagnostics: bool = True,
     assemble: bool = True,
 ) -> dict:
@@ -84,11 +85,19 @@ def cycle_loop(
             break
         log.info("cycle %d: testing %s (%s)", n, plan.intervention, plan.why)
         cfg = cyclelib.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s)
-        runs = _run_seeds(cyc, cfg, params)
-        raw, analysis, record = cyclelib.finish_experiment(layout, cyc, cfg, runs, params.records_out)
+        runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params)
+        raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)
+        if cyclelib.needs_refutation(cyc, analysis):
+            rep_cfg = rep_runs = None
+            if cyclelib.replication_allowed(params, time.time() - t0, runs, 2 * len(cfg.seeds)):
+                rep_cfg = cyclelib.replication_config(cyc, cfg)
+                rep_runs = _run_seeds(cyc.n, rep_cfg, cyc.replication_config, cyc.replication_dir, params)
+            analysis, _ = cyclelib.refute_step(cyc, analysis, rep_cfg, rep_runs)
+        record = cyclelib.record_step(layout, cyc, raw, analysis, params.records_out)
         discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
         dag_path = discovery.dag(cyc, dag_path)
-        artifacts.publish_cycle(n, analysis, plan.why, record, cyclelib.experiment_rows(layout), dag_path)
+        artifacts.publish_cycle(n, analysis, plan.why, record, cyclelib.experiment_rows(layout), dag_path,
+                                cyclelib.load_refutation(cyc))
         n += 1
 
     final = report.write_final_report(layout, params, reason, assemble=params.assemble)
@@ -123,14 +132,14 @@ def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
     return plan.model_copy(update=update)
 
 
-def _run_seeds(cyc, cfg, params: LoopParams) -> list[RunResult]:
-    """All seed runs of the cycle as parallel tasks; a crashed seed is retried, then kept as failed."""
+def _run_seeds(n: int, cfg, config_path: Path, out: Path, params: LoopParams) -> list[RunResult]:
+    """All seed runs of a config as parallel tasks; a crashed seed is retried, then kept as failed."""
     jobs = cyclelib.seed_jobs(cfg)
-    out = cyc.experiment_dir
-    progress = create_progress_artifact(progress=0.0, key=f"cycle-{cyc.n}-seed-runs",
-                                        description=f"cycle {cyc.n}: seed runs of {cfg.intervention}")
+    kind = "replication" if out.name == "replication" else "seed-runs"
+    progress = create_progress_artifact(progress=0.0, key=f"cycle-{n}-{kind}",
+                                        description=f"cycle {n}: {kind} of {cfg.intervention}")
     task = experiment.run_seed.with_options(retries=params.seed_retries, retry_delay_seconds=1)
-    futures = {task.submit(cyc.config, c, s, out, cyc.n, params.dispatch): (c, s) for c, s in jobs}
+    futures = {task.submit(config_path, c, s, out, n, params.dispatch): (c, s) for c, s in jobs}
     results, finished = [], 0
     for fut in as_completed(list(futures)):
         c, s = futures[fut]
@@ -140,7 +149,7 @@ def _run_seeds(cyc, cfg, params: LoopParams) -> list[RunResult]:
         if state.is_completed():
             results.append(fut.result())
         else:   # retries exhausted: the runner's own failed result decides reduced_power / failed
-            path = result_file(cyc.config, c, s, out)
+            path = result_file(config_path, c, s, out)
             if path.is_file():
                 results.append(RunResult.model_validate_json(path.read_text()))
     return results

@@ -49,8 +49,16 @@ def encode(data: InterventionsFile) -> Encoding:
     obs: list[RecordEntry] = []
     experiments: list[ExperimentOutcome] = []
     warnings: list[str] = []
+    seen: set[tuple] = set()
     for r in data.records:
         if r.experiment is not None:
+            # An assembled submission that reuses a cycle's runs repeats that cycle's outcome:
+            # the same measurement must not count twice.
+            key = (r.experiment.intervention, r.experiment.cycle, r.experiment.effect_bpb, r.experiment.n_pairs)
+            if r.experiment.cycle is not None and key in seen:
+                warnings.append(f"{r.record_id}: repeats the cycle-{r.experiment.cycle} experiment; counted once")
+                continue
+            seen.add(key)
             if r.experiment.intervention in NAMES:
                 experiments.append(r.experiment)
             else:

@@ -10,6 +10,8 @@ from pathlib import Path
 from causal_core.atomic import atomic_write_json, locked_json_list_append
 from causal_core.experiments.config import ExperimentConfig, from_catalog
 from causal_core.experiments.record_writer import write_experiment_record
+from causal_core.experiments.refutation import RefutationReport, refute
+from causal_core.experiments.refutation import apply as apply_refutation
 from causal_core.experiments.runner import RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.stats import Analysis, analyze, load_stats, write_stats
 from causal_core.loop.layout import CycleLayout, LoopLayout
@@ -58,25 +60,66 @@ def seed_jobs(cfg: ExperimentConfig) -> list[tuple[str, int]]:
     return [(c, s) for s in cfg.seeds for c in ("control", "treatment")]
 
 
-def finish_experiment(layout: LoopLayout, cyc: CycleLayout, cfg: ExperimentConfig, runs: list[RunResult],
-                      records_out: str | Path) -> tuple[RawRuns, Analysis, Path]:
-    """raw_runs.json, stats.json, the record folder and one experiment_log entry (idempotent)."""
-    out = cyc.experiment_dir
+def analyze_experiment(cyc: CycleLayout, cfg: ExperimentConfig, runs: list[RunResult]) -> tuple[RawRuns, Analysis]:
+    """raw_runs.json and the gate's analysis; the final (refuted) analysis once stats.json exists."""
     if cyc.raw_runs.is_file():
         raw = RawRuns.load(cyc.raw_runs)
     else:
         raw = summarize(cfg, runs)
         atomic_write_json(cyc.raw_runs, raw.model_dump(mode="json"))
-    if cyc.stats.is_file():
-        analysis = load_stats(cyc.stats)
-    else:
-        analysis = analyze(raw)            # one test per cycle: Holm over a family of one
+    analysis = load_stats(cyc.stats) if cyc.stats.is_file() else analyze(raw)   # a family of one per cycle
+    return raw, analysis
+
+
+def needs_refutation(cyc: CycleLayout, analysis: Analysis) -> bool:
+    return analysis.decision == "confirmed" and not cyc.refutation.is_file()
+
+
+def replication_config(cyc: CycleLayout, cfg: ExperimentConfig) -> ExperimentConfig:
+    """The same experiment on as many fresh seeds (never used by the original)."""
+    if cyc.replication_config.is_file():
+        return ExperimentConfig.load(cyc.replication_config)
+    start = max(cfg.seeds) + 1
+    rep = cfg.model_copy(update={"seeds": list(range(start, start + len(cfg.seeds)))})
+    rep.save(cyc.replication_config)
+    return rep
+
+
+def replication_allowed(params: LoopParams, elapsed_s: float, runs: list[RunResult], n_runs: int) -> bool:
+    """Replicate only when the wall-clock gate leaves room for the extra runs."""
+    if not params.replicate:
+        return False
+    longest = max((r.elapsed_s for r in runs), default=params.budget_s)
+    waves = -(-n_runs // max(1, params.max_parallel or os.cpu_count() or 1))
+    return elapsed_s + waves * longest < params.wall_clock_gate_s
+
+
+def refute_step(cyc: CycleLayout, analysis: Analysis, rep_cfg: ExperimentConfig | None = None,
+                rep_runs: list[RunResult] | None = None) -> tuple[Analysis, RefutationReport]:
+    rep = None
+    if rep_cfg is not None:
+        rep_raw = summarize(rep_cfg, rep_runs or [])
+        atomic_write_json(cyc.replication_dir / "raw_runs.json", rep_raw.model_dump(mode="json"))
+        rep = analyze(rep_raw)
+    report = refute(analysis, rep)
+    atomic_write_json(cyc.refutation, report.model_dump(mode="json"))
+    return apply_refutation(analysis, report), report
+
+
+def record_step(layout: LoopLayout, cyc: CycleLayout, raw: RawRuns, analysis: Analysis,
+                records_out: str | Path) -> Path:
+    """stats.json (final), the record folder and one experiment_log entry (idempotent)."""
+    if not cyc.stats.is_file():
         write_stats(analysis, cyc.stats)
-    record = write_experiment_record(out, records_out)
+    record = write_experiment_record(cyc.experiment_dir, records_out)
     atomic_write_json(cyc.record, {"path": str(record)})
     # entry_id hashes the runs: a resumed cycle never logs the same experiment twice.
-    locked_json_list_append(layout.experiment_log, log_entry(raw, out), key="entry_id")
-    return raw, analysis, record
+    locked_json_list_append(layout.experiment_log, log_entry(raw, cyc.experiment_dir), key="entry_id")
+    return record
+
+
+def load_refutation(cyc: CycleLayout) -> RefutationReport | None:
+    return RefutationReport.model_validate_json(cyc.refutation.read_text()) if cyc.refutation.is_file() else None
 
 
 def experiment_rows(layout: LoopLayout) -> list[dict]:
@@ -105,7 +148,8 @@ def _mean(xs):
     return _r(sum(xs) / len(xs)) if xs else None
 
 
-def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None) -> str:
+def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None,
+                   refutation: RefutationReport | None = None) -> str:
     lo, hi = analysis.ci_t or (None, None)
     lines = [
         f"# Cycle {cyc_n}: `{analysis.intervention}`",
@@ -124,6 +168,9 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
         lines.append(f"| {s} | {c:.5f} | {t:.5f} | {t - c:+.5f} |")
     if analysis.ci_boot:
         lines += ["", f"Bootstrap interval ({analysis.boot_method}): [{_fmt(analysis.ci_boot[0])}, {_fmt(analysis.ci_boot[1])}]"]
+    if refutation is not None and refutation.checked:
+        lines += ["", "Refutation of the confirmed effect" + (" (failed: downgraded to suggestive)" if refutation.downgraded else " (passed)") + ":", ""]
+        lines += [f"- {r.name}: {'passed' if r.passed else 'FAILED'}, {r.detail}" for r in refutation.results]
     if analysis.notes:
         lines += ["", "Notes: " + "; ".join(analysis.notes)]
     if record:

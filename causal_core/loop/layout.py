@@ -84,6 +84,18 @@ class CycleLayout:
         return self.experiment_dir / "stats.json"
 
     @property
+    def refutation(self) -> Path:
+        return self.dir / "refutation.json"
+
+    @property
+    def replication_dir(self) -> Path:
+        return self.dir / "replication"
+
+    @property
+    def replication_config(self) -> Path:
+        return self.replication_dir / "config.json"
+
+    @property
     def record(self) -> Path:
         return self.dir / "record.json"       # {"path": the record folder written under records/}
 

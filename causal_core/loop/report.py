@@ -60,8 +60,10 @@ def write_final_report(layout: LoopLayout, params: LoopParams, reason: str | Non
 
 
 def _assemble(layout: LoopLayout, params: LoopParams) -> str:
+    from causal_core.submission.assemble import AssembleError, assemble_from_loop
+    if not experiment_rows(layout):
+        return "not assembled: the loop finished no experiment"
     try:
-        from causal_core.submission.assemble import assemble_from_loop   # the submission-assembly issue
-    except ImportError:
-        return "not assembled: submission assembly is not implemented yet"
-    return str(assemble_from_loop(layout, params))
+        return str(assemble_from_loop(layout, params))
+    except AssembleError as e:       # refused (incompatible findings, missing runs): say why, keep the report
+        return f"not assembled: {e}"
