@@ -19,7 +19,7 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
 
     from flows.cycle_loop import cycle_loop
 
-    params = loop_params(tmp_path, tiny_data_dir, max_cycles=2, stop_on_confirmed=False)
+    params = loop_params(tmp_path, tiny_data_dir, max_cycles=2, stop_on_confirmed=False, assemble=True)
     report = cycle_loop(**params)
 
     assert report["stop_reason"] == "2 cycles done"
@@ -40,6 +40,11 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
         sub = json.loads((Path(rec) / "submission.json").read_text())
         assert sub["causal_golf_experiment"]["decision"] in ("confirmed", "suggestive", "null")
     assert "2 cycles done" in (results / "final_report.md").read_text()
+
+    # The final step assembled a submission (confirmed findings, else the labelled fallback).
+    sub_dir = Path(report["submission"])
+    sub = json.loads((sub_dir / "submission.json").read_text())
+    assert sub["val_bpb"] > 0 and sub["bytes_total"] <= 16_000_000 and (sub_dir / "train_gpt_mlx.py").is_file()
 
     # What the UI shows: artifacts and run names that say the cycle, condition and seed.
     with get_client(sync_client=True) as client:
