@@ -1,0 +1,268 @@
+"""Shared plumbing of the checkpoint diagnostics: the trainer module, checkpoints, data, output.
+
+A checkpoint is what train_gpt_mlx.py writes: `OUT_DIR/RUN_ID_config.json` (resolved env,
+`weights` path) plus `OUT_DIR/RUN_ID_mlx_model.npz`. Functions here accept the config JSON,
+the npz (its `_config.json` sibling is used) or a directory holding exactly one config.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from causal_core.atomic import atomic_write_json
+from causal_core.cli import CliError
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = Path("results/causal/diagnostics")
+DEFAULT_CKPT_DIR = DEFAULT_OUT / "checkpoints"
+DEFAULT_RUN_ID = "diag_default"
+
+
+class DiagnosticError(CliError):
+    """A user-facing diagnostic failure (bad checkpoint, failed check): one line, exit 2."""
+
+
+def trainer():
+    """The repository's train_gpt_mlx module (imported, not executed: no BLAS re-exec here)."""
+    mod = sys.modules.get("train_gpt_mlx")
+    if mod is not None:
+        return mod
+    script = ROOT / "train_gpt_mlx.py"
+    if script.is_file():
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("train_gpt_mlx", script)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["train_gpt_mlx"] = mod
+        spec.loader.exec_module(mod)
+        return mod
+    import train_gpt_mlx  # installed copy (wheel)
+    return train_gpt_mlx
+
+
+def maybe_bootstrap_fast_blas() -> None:
+    """From the console script only: re-exec once with a fast OpenBLAS (the trainer's bootstrap).
+
+    Never inside pytest or when imported as a library (a re-exec would restart the host process).
+    """
+    if "pytest" in sys.modules or os.environ.get("CAUSAL_GOLF_DIAG_NO_BOOTSTRAP"):
+        return
+    if os.path.basename(sys.argv[0]) not in ("causal-golf", "cli.py"):
+        return
+    trainer().bootstrap_fast_blas()
+
+
+# ---------------------------------------------------------------------------- checkpoints
+
+@dataclass
+class Checkpoint:
+    config_path: Path
+    weights_path: Path
+    meta: dict
+
+    @property
+    def run_id(self) -> str:
+        return str(self.meta.get("env", {}).get("RUN_ID", self.config_path.stem.removesuffix("_config")))
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Config JSON / npz / directory -> Checkpoint; DiagnosticError naming what is missing or malformed."""
+    p = Path(path)
+    if not p.exists():
+        raise DiagnosticError(f"checkpoint {p} does not exist")
+    if p.is_dir():
+        cfgs = sorted(p.glob("*_config.json"))
+        if len(cfgs) != 1:
+            raise DiagnosticError(f"checkpoint directory {p} holds {len(cfgs)} *_config.json files; name one")
+        p = cfgs[0]
+    if p.suffix == ".npz":
+        cfg = p.with_name(p.name.removesuffix("_mlx_model.npz") + "_config.json")
+        if not cfg.is_file():
+            raise DiagnosticError(f"checkpoint {p} has no config beside it (expected {cfg.name})")
+        weights, p = p, cfg
+    else:
+        weights = None
+    try:
+        meta = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        raise DiagnosticError(f"checkpoint config {p} is not readable JSON ({type(e).__name__})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("env"), dict):
+        raise DiagnosticError(f"checkpoint config {p} has no 'env' object (not a train_gpt_mlx.py config)")
+    if weights is None:
+        w = meta.get("weights")
+        cand = [Path(w)] if w else []
+        cand.append(p.with_name(p.name.removesuffix("_config.json") + "_mlx_model.npz"))
+        if w and not Path(w).is_absolute():
+            cand.insert(1, p.parent / Path(w).name)
+        weights = next((c for c in cand if c.is_file()), None)
+        if weights is None:
+            raise DiagnosticError(f"checkpoint {p}: weights file {cand[0]} does not exist")
+    return Checkpoint(p, Path(weights), meta)
+
+
+def load_checkpoint(ckpt: Checkpoint, data_path: str | None = None, overrides: dict[str, Any] | None = None):
+    """(model, Config) with the weights checked name by name and shape by shape against the config."""
+    T = trainer()
+    import mlx.core as mx
+    from mlx.utils import tree_flatten, tree_unflatten
+
+    env = dict(ckpt.meta["env"])
+    if data_path is not None:
+        env["DATA_PATH"] = str(data_path)
+        env["TOKENIZER_PATH"] = str(Path(data_path) / "tokenizer.model")
+    for k, v in (overrides or {}).items():
+        if k not in T.VAR_BY_NAME:
+            raise DiagnosticError(f"override {k}: not a train_gpt_mlx.py variable")
+        try:
+            env[k] = T._parse_value(T.VAR_BY_NAME[k], v)
+        except T.TrainerError as e:
+            raise DiagnosticError(str(e)) from None
+    missing = [k for k in ("MODEL_DIM", "NUM_LAYERS", "VOCAB_SIZE") if k not in env]
+    if missing:
+        raise DiagnosticError(f"checkpoint config {ckpt.config_path} lacks {', '.join(missing)}")
+    c = T.Config(env, ckpt.meta.get("preset", ""))
+    try:
+        T.validate_config(c)
+    except T.TrainerError as e:
+        raise DiagnosticError(f"checkpoint config {ckpt.config_path}: {e}") from None
+    try:
+        weights = mx.load(str(ckpt.weights_path))
+    except Exception as e:  # mlx raises plain RuntimeError/ValueError on bad files
+        raise DiagnosticError(f"checkpoint weights {ckpt.weights_path} are not a readable npz ({e})") from None
+    model = T.build_model(c)
+    expected = {k: tuple(v.shape) for k, v in tree_flatten(model.parameters())}
+    got = {k: tuple(v.shape) for k, v in weights.items()}
+    if expected != got:
+        miss = sorted(set(expected) - set(got))
+        extra = sorted(set(got) - set(expected))
+        shape = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
+        parts = []
+        if shape:
+            parts.append(f"{shape[0]} has shape {got[shape[0]]}, config implies {expected[shape[0]]}"
+                         + (f" (+{len(shape) - 1} more)" if len(shape) > 1 else ""))
+        if miss:
+            parts.append(f"missing {miss[0]}" + (f" (+{len(miss) - 1} more)" if len(miss) > 1 else ""))
+        if extra:
+            parts.append(f"unexpected {extra[0]}" + (f" (+{len(extra) - 1} more)" if len(extra) > 1 else ""))
+        raise DiagnosticError(f"checkpoint config {ckpt.config_path.name} does not match weights "
+                              f"{ckpt.weights_path.name}: " + "; ".join(parts))
+    model.update(tree_unflatten(list(weights.items())))
+    mx.eval(model.parameters())
+    return model, c
+
+
+def ensure_checkpoint(checkpoint: str | os.PathLike | None, *, out_dir: str | os.PathLike = DEFAULT_CKPT_DIR,
+                      data_root: str | os.PathLike | None = None, extra_env: dict[str, str] | None = None,
+                      log=print) -> tuple[Checkpoint, dict]:
+    """The given checkpoint, or (none given) the default one, trained first if absent.
+
+    Returns (checkpoint, provenance); provenance says whether a short run was trained here.
+    """
+    if checkpoint is not None:
+        return resolve_checkpoint(checkpoint), {"trained_here": False, "source": str(checkpoint)}
+    out_dir = Path(out_dir)
+    cfg = out_dir / f"{DEFAULT_RUN_ID}_config.json"
+    if cfg.is_file():
+        try:
+            ck = resolve_checkpoint(cfg)
+            log(f"no --checkpoint given: using the default checkpoint {cfg}")
+            return ck, {"trained_here": False, "source": str(cfg), "default": True}
+        except DiagnosticError:
+            pass
+    from causal_core.data.prepare import ensure_embedded_default
+    data = ensure_embedded_default(Path(data_root) if data_root else ROOT, 1024)
+    log(f"no --checkpoint given and none at {cfg}: training a short cpu_small run on {data} first")
+    train_checkpoint(out_dir, DEFAULT_RUN_ID, {"PRESET": "cpu_small", "DATA_PATH": str(data), **(extra_env or {})})
+    return resolve_checkpoint(cfg), {"trained_here": True, "source": str(cfg), "default": True, "data": str(data)}
+
+
+def train_checkpoint(out_dir: str | os.PathLike, run_id: str, env: dict[str, str], *, script: str | os.PathLike | None = None,
+                     timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run train_gpt_mlx.py (as a script: it re-execs itself with fast BLAS) into out_dir/run_id_*."""
+    T = trainer()
+    full = {k: v for k, v in os.environ.items() if k not in T.VAR_BY_NAME and k != "PRESET"}
+    full.update({k: str(v) for k, v in env.items()})
+    full["OUT_DIR"], full["RUN_ID"] = str(out_dir), run_id
+    full.setdefault("OPENBLAS_NUM_THREADS", "1")
+    script = Path(script) if script else ROOT / "train_gpt_mlx.py"
+    r = subprocess.run([sys.executable, str(script)], env=full, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        tail = (r.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+        raise DiagnosticError(f"training {run_id} with {script.name} failed (exit {r.returncode}): {tail}")
+    return r
+
+
+# ---------------------------------------------------------------------------- data
+
+def token_loss_fn(model):
+    """Compiled per-token loss bound to the model's whole state (as the trainer's eval; weights may change)."""
+    import mlx.core as mx
+    return mx.compile(lambda x, y: model.token_losses(x, y), inputs=model.state, outputs=model.state)
+
+
+def val_data(c):
+    """(val_tokens, byte LUTs) of the checkpoint's config; DiagnosticError on missing data."""
+    T = trainer()
+    try:
+        return T.load_val_tokens(c), T.build_byte_luts(c.tokenizer_path, c.vocab_size)
+    except T.TrainerError as e:
+        raise DiagnosticError(f"{e} (pass --data to point at the data directory)") from None
+
+
+def train_files(c) -> list[Path]:
+    T = trainer()
+    try:
+        return T.shard_files(c.data_path, "train")
+    except T.TrainerError as e:
+        raise DiagnosticError(f"{e} (pass --data to point at the data directory)") from None
+
+
+def load_tokens(files) -> "np.ndarray":
+    import numpy as np
+    T = trainer()
+    try:
+        return np.concatenate([T.load_shard(Path(f)) for f in files]) if files else np.zeros(0, np.int32)
+    except T.TrainerError as e:
+        raise DiagnosticError(str(e)) from None
+
+
+# ---------------------------------------------------------------------------- output
+
+def finite(x: Any) -> Any:
+    """JSON-safe numbers: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(x, dict):
+        return {k: finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [finite(v) for v in x]
+    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
+        try:
+            x = x.item()
+        except (ValueError, AttributeError):
+            return x
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def write_result(out: str | os.PathLike, name: str, result: dict) -> Path:
+    """Atomically write `out/name.json` (or `out` itself when it ends in .json)."""
+    out = Path(out)
+    path = out if out.suffix == ".json" else out / f"{name}.json"
+    result = dict(result)
+    result.setdefault("written_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
+    atomic_write_json(path, finite(result))
+    return path
+
+
+@dataclass
+class Timer:
+    t0: float = field(default_factory=time.perf_counter)
+
+    def s(self) -> float:
+        return round(time.perf_counter() - self.t0, 3)
