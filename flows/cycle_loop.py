@@ -19,7 +19,8 @@ from causal_core.loop.params import TWO_DAYS_S, LoopParams, validate_params
 from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
 from causal_core.loop.stop_rules import stop_reason
 from flows.approval import wait_for_approval
-from tasks import artifacts, discovery, experiment
+from causal_core.loop.diagnostics_step import DIAGNOSTICS
+from tasks import artifacts, diagnostics, discovery, experiment
 from tasks.experiment import result_file
 
 STOP = "__stop__"      # a plan the approver answered with "stop"
@@ -59,9 +60,18 @@ def cycle_loop(
     cyc0 = layout.cycle(0)
     discovery.extract(cyc0, roots)
     dag_path = discovery.dag(cyc0, None)
-    ident = discovery.identifiability.submit(cyc0)   # in parallel with what follows
+    ident = discovery.identifiability.submit(cyc0)   # in parallel with the diagnostics
+    diags = []
+    if params.run_diagnostics:
+        ckpt = diagnostics.checkpoint.submit(cyc0, params)
+        diags = [diagnostics.diagnostic.submit(name, cyc0, ckpt, params, layout) for name in DIAGNOSTICS]
     artifacts.publish_dag(cyc0.n, dag_path)
     ident.result()
+    for fut in diags:    # diagnostics inform the user; a failed one does not stop the loop
+        if not fut.state.is_completed():
+            fut.wait()
+        if not fut.state.is_completed():
+            log.warning("diagnostic failed: %s", fut.state.message)
 
     n = 1
     while True:

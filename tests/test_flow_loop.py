@@ -19,7 +19,8 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
 
     from flows.cycle_loop import cycle_loop
 
-    params = loop_params(tmp_path, tiny_data_dir, max_cycles=2, stop_on_confirmed=False, assemble=True)
+    params = loop_params(tmp_path, tiny_data_dir, max_cycles=2, stop_on_confirmed=False, assemble=True,
+                         run_diagnostics=True)
     report = cycle_loop(**params)
 
     assert report["stop_reason"] == "2 cycles done"
@@ -29,6 +30,8 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
     for n in (0, 1, 2):
         assert (results / f"cycle_{n}" / "dag" / "dag.json").is_file()
         assert (results / f"cycle_{n}" / "dag" / "dag.png").stat().st_size > 1000
+    for name in ("token_loss", "quant_gap", "influence"):     # cycle-0 diagnostics, in parallel
+        assert json.loads((results / "cycle_0" / "diagnostics" / f"{name}.json").read_text())
     for n in (1, 2):
         stats = json.loads((results / f"cycle_{n}" / "experiment" / "stats.json").read_text())
         assert stats["n_pairs"] == 2 and stats["decision"] in ("confirmed", "suggestive", "null")
@@ -51,7 +54,8 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
         keys = {a.key for a in client.read_artifacts() if a.key}
         assert {"experiments", "cycle-1-report", "cycle-2-report", "dag-cycle-0", "cycle-1-seed-runs"} <= keys
         names = {t.name for t in client.read_task_runs()}
-        assert {"cycle1-control-seed1", "cycle1-treatment-seed2", "cycle0-extract", "cycle2-dag"} <= names
+        assert {"cycle1-control-seed1", "cycle1-treatment-seed2", "cycle0-extract", "cycle2-dag",
+                "cycle0-diag-token_loss", "cycle0-diag-influence"} <= names
 
 
 def test_bad_flow_parameters_are_refused_before_any_work(prefect_api, tiny_data_dir, tmp_path):
