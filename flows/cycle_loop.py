@@ -16,6 +16,7 @@ from causal_core.loop import report
 from causal_core.loop.discovery import load_dag_result
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import TWO_DAYS_S, LoopParams, validate_params
+from causal_core.loop.proposal import propose
 from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
 from causal_core.loop.stop_rules import stop_reason
 from flows.approval import wait_for_approval
@@ -46,6 +47,7 @@ def cycle_loop(
     dispatch: str = "local",
     max_parallel: int = 0,
     seed_retries: int = 1,
+    reuse_runs: bool = True,
     replicate: bool = True,
     run_diagnostics: bool = True,
     assemble: bool = True,
@@ -83,7 +85,7 @@ def cycle_loop(
         reason = stop_reason([r["decision"] for r in done], time.time() - t0, params)
         if reason:
             break
-        plan = load_plan(cyc) or _propose(n, params, dag_path)
+        plan = load_plan(cyc) or propose(n, params, load_dag_result(dag_path), layout)
         if plan is None:
             reason = "no actionable intervention left to test"
             break
@@ -95,13 +97,14 @@ def cycle_loop(
             break
         log.info("cycle %d: testing %s (%s)", n, plan.intervention, plan.why)
         cfg = cyclelib.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s)
-        runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params)
+        index = layout.run_index if params.reuse_runs else None
+        runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index)
         raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)
         if cyclelib.needs_refutation(cyc, analysis):
             rep_cfg = rep_runs = None
             if cyclelib.replication_allowed(params, time.time() - t0, runs, 2 * len(cfg.seeds)):
                 rep_cfg = cyclelib.replication_config(cyc, cfg)
-                rep_runs = _run_seeds(cyc.n, rep_cfg, cyc.replication_config, cyc.replication_dir, params)
+                rep_runs = _run_seeds(cyc.n, rep_cfg, cyc.replication_config, cyc.replication_dir, params, index)
             analysis, _ = cyclelib.refute_step(cyc, analysis, rep_cfg, rep_runs)
         record = cyclelib.record_step(layout, cyc, raw, analysis, params.records_out)
         discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
@@ -115,17 +118,6 @@ def cycle_loop(
     return final
 
 
-def _propose(n: int, params: LoopParams, dag_path: Path) -> CyclePlan | None:
-    if n == 1 and params.first_intervention:
-        return CyclePlan(cycle=n, intervention=params.first_intervention, why="given as first_intervention",
-                         source="first_intervention")
-    dag = load_dag_result(dag_path)
-    c = dag.next_intervention
-    if c is None:
-        return None
-    return CyclePlan(cycle=n, intervention=c.intervention, why=c.reason, expected_effect_bpb=c.expected_effect_bpb)
-
-
 def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
     if params.auto_approve:
         return plan.model_copy(update={"approved_by": "auto"})
@@ -135,21 +127,22 @@ def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
     answer = wait_for_approval(params.approval_timeout_s, params.on_timeout)
     if answer.action == "stop":
         return plan.model_copy(update={"intervention": STOP, "approved_by": answer.by})
-    update = {"approved_by": answer.by, "seeds": answer.seeds, "budget_s": answer.budget_s}
+    update = {"approved_by": answer.by}
+    update.update({k: v for k, v in (("seeds", answer.seeds), ("budget_s", answer.budget_s)) if v is not None})
     if answer.intervention and answer.intervention != plan.intervention:
         update.update(intervention=answer.intervention, source="approver", expected_effect_bpb=None,
                       why=f"chosen by the approver instead of {plan.intervention}")
     return plan.model_copy(update=update)
 
 
-def _run_seeds(n: int, cfg, config_path: Path, out: Path, params: LoopParams) -> list[RunResult]:
+def _run_seeds(n: int, cfg, config_path: Path, out: Path, params: LoopParams, index: Path | None) -> list[RunResult]:
     """All seed runs of a config as parallel tasks; a crashed seed is retried, then kept as failed."""
     jobs = cyclelib.seed_jobs(cfg)
     kind = "replication" if out.name == "replication" else "seed-runs"
     progress = create_progress_artifact(progress=0.0, key=f"cycle-{n}-{kind}",
                                         description=f"cycle {n}: {kind} of {cfg.intervention}")
     task = experiment.run_seed.with_options(retries=params.seed_retries, retry_delay_seconds=1)
-    futures = {task.submit(config_path, c, s, out, n, params.dispatch): (c, s) for c, s in jobs}
+    futures = {task.submit(config_path, c, s, out, n, params.dispatch, index): (c, s) for c, s in jobs}
     results, finished = [], 0
     for fut in as_completed(list(futures)):
         c, s = futures[fut]

@@ -8,6 +8,7 @@ from prefect.deployments import run_deployment
 
 from causal_core.experiments.config import ExperimentConfig
 from causal_core.experiments.runner import RunResult, run_one
+from causal_core.loop.run_reuse import run_or_reuse
 
 
 class SeedRunFailed(RuntimeError):
@@ -16,7 +17,7 @@ class SeedRunFailed(RuntimeError):
 
 @task(task_run_name="cycle{cycle}-{condition}-seed{seed}")
 def run_seed(config_path: Path, condition: str, seed: int, out_dir: Path, cycle: int,
-             dispatch: str = "local") -> RunResult:
+             dispatch: str = "local", run_index: Path | None = None) -> RunResult:
     if dispatch == "work-pool":
         # A worker of the pool runs the `train-seed` deployment; it writes the result where we read it.
         run_deployment("train-seed/train-seed", timeout=None, poll_interval=2,
@@ -24,6 +25,8 @@ def run_seed(config_path: Path, condition: str, seed: int, out_dir: Path, cycle:
                        parameters={"config_path": str(config_path), "condition": condition,
                                    "seed": seed, "out_dir": str(out_dir)})
         result = RunResult.model_validate_json(result_file(config_path, condition, seed, out_dir).read_text())
+    elif run_index is not None:
+        result = run_or_reuse(ExperimentConfig.load(config_path), condition, seed, out_dir, run_index)
     else:
         result = run_one(ExperimentConfig.load(config_path), condition, seed, out_dir)
     if not result.complete:

@@ -35,6 +35,14 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
     for n in (1, 2):
         stats = json.loads((results / f"cycle_{n}" / "experiment" / "stats.json").read_text())
         assert stats["n_pairs"] == 2 and stats["decision"] in ("confirmed", "suggestive", "null")
+    # Cycle 2's baseline runs that equal cycle 1's (same resolved trainer config and seed) are reused.
+    from causal_core.experiments.config import ExperimentConfig
+    from causal_core.run_key import config_key
+    c1, c2 = (ExperimentConfig.load(results / f"cycle_{n}" / "config.json") for n in (1, 2))
+    if config_key(c1.condition_env("control")) == config_key(c2.condition_env("control")):
+        for seed in c2.seeds:
+            r = json.loads((results / "cycle_2" / "experiment" / "runs" / f"{c2.run_id('control', seed)}.result.json").read_text())
+            assert r["score_source"].startswith("reused:") and r["status"] == "ok"
     log = json.loads((results / "experiment_log.json").read_text())
     assert len(log) == 2 and len({e["entry_id"] for e in log}) == 2
     assert len(report["records_written"]) == 2

@@ -13,7 +13,6 @@ trained first (cpu_small on the embedded default) when absent. See docs/diagnost
 from __future__ import annotations
 
 import argparse
-import json
 import re
 
 from causal_core.cli import CliError

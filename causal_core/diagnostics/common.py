@@ -223,7 +223,7 @@ def train_files(c) -> list[Path]:
         raise DiagnosticError(f"{e} (pass --data to point at the data directory)") from None
 
 
-def load_tokens(files) -> "np.ndarray":
+def load_tokens(files):  # -> np.ndarray
     import numpy as np
     T = trainer()
     try:

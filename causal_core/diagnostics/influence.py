@@ -74,7 +74,6 @@ def _value_and_grad(model):
 def val_gradient(model, c, val_tokens: np.ndarray, max_tokens: int | None = None):
     """(mean val loss, flat gradient dict) over non-overlapping windows of the validation split."""
     import mlx.core as mx
-    import mlx.nn as nn
     L = c.train_seq_len
     n_win = (val_tokens.size - 1) // L
     if max_tokens:
@@ -101,7 +100,6 @@ def val_gradient(model, c, val_tokens: np.ndarray, max_tokens: int | None = None
 def chunk_gradient(model, c, tokens: np.ndarray):
     """(loss, flat gradient) of one chunk of len n*seq_len+1 tokens."""
     import mlx.core as mx
-    import mlx.nn as nn
     L = c.train_seq_len
     n = (tokens.size - 1) // L
     if n < 1:
@@ -125,7 +123,6 @@ def influence_scores(model, c, chunks: Iterable[tuple[str, np.ndarray]], *, max_
                      log=print) -> dict:
     """Scores of `chunks` (id, tokens) against the validation gradient of a loaded model."""
     import mlx.core as mx
-    T = trainer()
     val_tokens, _ = val_data(c)
     vloss, g_val = val_gradient(model, c, val_tokens, val_max_tokens)
     gv_norm = math.sqrt(float(_dot(g_val, g_val).item()))

@@ -164,7 +164,6 @@ def decompose(tl: TokenLosses, cats: dict[str, np.ndarray], val_loss: float, val
 
 def token_loss_report(model, c, *, counts: np.ndarray | None = None, val=None) -> tuple[dict, TokenLosses]:
     """Everything token-loss computes for an already-loaded model (used by quant-gap too)."""
-    T = trainer()
     val_tokens, luts = val if val is not None else val_data(c)
     tl, (val_loss, val_bpb, n_scored), (check_loss, check_bpb) = per_token_losses(model, c, val_tokens, luts)
     counts = train_token_counts(c) if counts is None else counts

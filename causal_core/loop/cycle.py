@@ -2,9 +2,7 @@
 write the record and the experiment_log entry. Prefect-free; the flow calls these."""
 from __future__ import annotations
 
-import json
 import os
-import sys
 from pathlib import Path
 
 from causal_core.atomic import atomic_write_json, locked_json_list_append
@@ -180,9 +178,3 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
 
 def _fmt(v, nd=5):
     return "n/a" if v is None else f"{v:+.{nd}f}" if nd == 5 else f"{v:.{nd}g}"
-
-
-
-
-def load_json(path: Path):
-    return json.loads(Path(path).read_text())

@@ -22,6 +22,10 @@ class LoopLayout:
         return self.root / "experiment_log.json"
 
     @property
+    def run_index(self) -> Path:
+        return self.root / "run_index.json"
+
+    @property
     def final_report_md(self) -> Path:
         return self.root / "final_report.md"
 

@@ -31,6 +31,7 @@ class LoopParams(BaseModel):
     dispatch: Literal["local", "work-pool"] = Field("local", description="run seeds in this process or on a work pool")
     max_parallel: int = Field(0, ge=0, description="seed runs at once (0 = cores / trainer threads)")
     seed_retries: int = Field(1, ge=0, description="re-runs of a crashed seed before it counts as failed")
+    reuse_runs: bool = Field(True, description="serve a run whose resolved trainer config, seed and code were already trained")
     replicate: bool = Field(True, description="replicate a confirmed effect on fresh seeds when the wall-clock gate allows")
     run_diagnostics: bool = Field(True, description="run checkpoint diagnostics in cycle 0 where available")
     assemble: bool = Field(True, description="assemble a submission at the end")

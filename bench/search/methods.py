@@ -1,0 +1,99 @@
+"""The three methods, each producing its run history under the same budget.
+
+- TPE / random: Optuna over one boolean per actionable switch; trial 1 is the baseline
+  (all OFF, enqueued, as an HPO user would do to have something to beat); one training run
+  per trial at the repeat's search seed. Failed runs are told to Optuna as FAIL and still cost a run.
+- loop: the real `cycle_loop` flow (auto-approve, records as given, stop_on_confirmed=False,
+  max_nulls_in_a_row = max_cycles so only the budget stops it); its runs are counted from
+  its own raw_runs.json files (experiment + replication), in cycle order.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from . import space
+from .runs import RunCache
+
+
+def run_optuna(kind: str, budget: int, search_seed: int, sampler_seed: int, cache: RunCache) -> list[dict]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if kind == "tpe":
+        sampler = optuna.samplers.TPESampler(seed=sampler_seed)
+    elif kind == "random":
+        sampler = optuna.samplers.RandomSampler(seed=sampler_seed)
+    else:
+        raise ValueError(f"unknown optuna method {kind!r}")
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    study.enqueue_trial({s: False for s in space.SWITCHES})
+    history = []
+    for n in range(1, budget + 1):
+        trial = study.ask()
+        flags = {s: trial.suggest_categorical(s, [False, True]) for s in space.SWITCHES}
+        on = space.from_flags(flags)
+        t = time.perf_counter()
+        v = cache.evaluate(on, search_seed, source=kind)
+        if v is None:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, v)
+        history.append({"n": n, "config": list(on), "val_bpb": v, "seed": search_seed,
+                        "wall_s": round(time.perf_counter() - t, 2)})
+    return history
+
+
+def loop_max_cycles(budget: int, n_seeds: int) -> int:
+    """Cycles that fit the budget without replication (2 runs per seed per cycle)."""
+    return max(1, budget // (2 * n_seeds))
+
+
+def run_loop(work: Path, data_path: Path, trainer_env: dict, seeds: list[int], budget: int,
+             records: list[str], budget_s: float, max_parallel: int = 2) -> dict:
+    from flows.cycle_loop import cycle_loop
+
+    max_cycles = loop_max_cycles(budget, len(seeds))
+    t = time.perf_counter()
+    report = cycle_loop(records=records, results_dir=str(work / "results"), records_out=str(work / "records"),
+                        data_path=str(data_path), seeds=seeds, budget_s=budget_s, trainer_env=trainer_env,
+                        auto_approve=True, stop_on_confirmed=False, max_nulls_in_a_row=max_cycles,
+                        max_cycles=max_cycles, max_parallel=max_parallel, replicate=True,
+                        run_diagnostics=False, assemble=False)
+    return {"stop_reason": report.get("stop_reason"), "wall_s": round(time.perf_counter() - t, 1),
+            "max_cycles": max_cycles, "results_dir": str(work / "results")}
+
+
+def loop_history(results_dir: Path, cache: RunCache | None = None) -> list[dict]:
+    """Per finished cycle, in order: the intervention, its final decision (after refutation),
+    the runs it cost (experiment + replication) and the cumulative count."""
+    from causal_core.experiments.runner import RawRuns
+    from causal_core.experiments.stats import load_stats
+
+    cycles, cum = [], 0
+    dirs = sorted(Path(results_dir).glob("cycle_*"), key=lambda p: int(p.name.split("_")[1]))
+    for d in dirs:
+        stats = d / "experiment" / "stats.json"
+        raw_p = d / "experiment" / "raw_runs.json"
+        if not (stats.is_file() and raw_p.is_file()):
+            continue
+        a = load_stats(stats)
+        raw = RawRuns.load(raw_p)
+        n_exp, n_rep = len(raw.runs), 0
+        rep_p = d / "replication" / "raw_runs.json"
+        rep_raw = RawRuns.load(rep_p) if rep_p.is_file() else None
+        if rep_raw is not None:
+            n_rep = len(rep_raw.runs)
+        if cache is not None:
+            cache.ingest(raw.config, raw.runs, source="loop")
+            if rep_raw is not None:
+                cache.ingest(rep_raw.config, rep_raw.runs, source="loop-replication")
+        ref = d / "refutation.json"
+        refutation = json.loads(ref.read_text()) if ref.is_file() else None
+        cum += n_exp + n_rep
+        cycles.append({"cycle": int(d.name.split("_")[1]), "intervention": a.intervention, "decision": a.decision,
+                       "effect_bpb": a.effect_bpb, "p_adjusted": a.p_adjusted, "n_pairs": a.n_pairs,
+                       "runs": n_exp, "replication_runs": n_rep, "cum_runs": cum,
+                       "refutation_downgraded": bool(refutation and refutation.get("downgraded"))})
+    return cycles

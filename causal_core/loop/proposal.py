@@ -1,0 +1,39 @@
+"""What the next cycle tests: the DAG's ranked candidates, minus what this loop has settled.
+
+The trainer is deterministic for a fixed configuration and seed, so re-testing an
+intervention on the same seeds would repeat the same runs exactly. A re-test (the DAG
+still ranks a suggestive result first) therefore gets fresh seeds: independent evidence
+the DAG pools with the earlier experiment. An intervention gets at most MAX_TESTS tests.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from causal_core.dag import DagResult
+from causal_core.loop.cycle import experiment_rows
+from causal_core.loop.layout import LoopLayout
+from causal_core.loop.params import LoopParams
+from causal_core.loop.state import CyclePlan
+
+MAX_TESTS = 2
+FRESH_SEED_STRIDE = 1000
+
+
+def fresh_seeds(seeds: list[int], earlier_tests: int) -> list[int]:
+    return [s + FRESH_SEED_STRIDE * earlier_tests for s in seeds]
+
+
+def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> CyclePlan | None:
+    if n == 1 and params.first_intervention:
+        return CyclePlan(cycle=n, intervention=params.first_intervention, why="given as first_intervention",
+                         source="first_intervention")
+    tested = Counter(r["intervention"] for r in experiment_rows(layout))
+    for c in dag.candidates or ([dag.next_intervention] if dag.next_intervention else []):
+        k = tested[c.intervention]
+        if k >= MAX_TESTS:
+            continue
+        seeds = fresh_seeds(params.seeds, k) if k else None
+        why = c.reason + (f"; test {k + 1} of it, on fresh seeds {seeds}" if k else "")
+        return CyclePlan(cycle=n, intervention=c.intervention, why=why,
+                         expected_effect_bpb=c.expected_effect_bpb, seeds=seeds)
+    return None

@@ -1,0 +1,57 @@
+"""Runs the loop has already trained are not trained again.
+
+Every single-switch experiment's control arm is the same trainer configuration (the
+catalog's control values equal the preset's), so from cycle 2 on the baseline seeds are
+served from earlier cycles: a cycle trains 3 runs instead of 6. Keys are the trainer's
+resolved configuration, the seed and the trainer's code (causal_core.run_key); only our own
+trainer is keyed (a foreign trainer command always runs).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from causal_core.atomic import atomic_write_json, file_lock
+from causal_core.experiments.config import ExperimentConfig
+from causal_core.experiments.runner import RunResult, run_one
+from causal_core.run_key import TRAINER, run_key
+
+
+def _key(cfg: ExperimentConfig, condition: str, seed: int) -> str | None:
+    trainer = cfg.trainer_path()
+    if trainer is None or trainer.resolve() != TRAINER or "{trainer}" not in "".join(cfg.trainer_command):
+        return None
+    try:
+        return run_key(cfg.condition_env(condition), seed, trainer)
+    except Exception:      # an env the trainer refuses: let the run say so
+        return None
+
+
+def _load(path: Path) -> RunResult | None:
+    try:
+        r = RunResult.model_validate_json(path.read_text())
+        return r if r.complete else None
+    except (OSError, ValueError):
+        return None
+
+
+def run_or_reuse(cfg: ExperimentConfig, condition: str, seed: int, out_dir: Path, index: Path) -> RunResult:
+    out_dir = Path(out_dir).resolve()
+    result_path = out_dir / "runs" / f"{cfg.run_id(condition, seed)}.result.json"
+    if (done := _load(result_path)) is not None:         # this very run finished before (resume)
+        return done
+    key = _key(cfg, condition, seed)
+    if key is not None and index.is_file():
+        earlier = json.loads(index.read_text()).get(key)
+        if earlier and (orig := _load(Path(earlier))) is not None:
+            reused = orig.model_copy(update={"run_id": cfg.run_id(condition, seed), "condition": condition,
+                                             "score_source": f"reused:{orig.run_id}:{orig.score_source}"})
+            atomic_write_json(result_path, reused.model_dump())
+            return reused
+    result = run_one(cfg, condition, seed, out_dir)
+    if key is not None and result.complete:
+        with file_lock(index):
+            entries = json.loads(index.read_text()) if index.is_file() else {}
+            entries.setdefault(key, str(result_path))
+            atomic_write_json(index, entries)
+    return result

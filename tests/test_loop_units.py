@@ -1,0 +1,70 @@
+"""The loop's pure rules: stop rules, proposals (fresh seeds for a re-test), parameters."""
+from __future__ import annotations
+
+import pytest
+
+from causal_core.loop.params import LoopParams, validate_params
+from causal_core.loop.stop_rules import stop_reason
+
+
+def _p(**kw) -> LoopParams:
+    return LoopParams(**kw)
+
+
+@pytest.mark.parametrize("decisions, elapsed, params, expected", [
+    (["null", "confirmed"], 0, {}, "confirmed effect"),
+    (["null", "confirmed"], 0, {"stop_on_confirmed": False}, None),
+    (["null", "null", "null"], 0, {}, "3 nulls in a row"),
+    (["null", "suggestive", "null", "null"], 0, {"max_cycles": 9}, None),
+    (["null", "null"], 0, {"max_nulls_in_a_row": 2}, "2 nulls in a row"),
+    (["suggestive"] * 4, 0, {}, "4 cycles done"),
+    (["suggestive"], 7200, {"wall_clock_gate_s": 3600}, "wall-clock gate (3600 s) reached"),
+    ([], 0, {}, None),
+])
+def test_every_stop_rule(decisions, elapsed, params, expected):
+    assert stop_reason(decisions, elapsed, _p(**params)) == expected
+
+
+def test_the_approver_can_stop():
+    assert stop_reason([], 0, _p(), human_stop=True) == "stopped by the approver"
+
+
+@pytest.mark.parametrize("raw, needle", [
+    ({"seeds": []}, "seeds: at least one seed"),
+    ({"seeds": [1, 1]}, "duplicate seeds"),
+    ({"budget_s": -1}, "budget_s: must be positive"),
+    ({"first_intervention": "bogus"}, "unknown intervention 'bogus'"),
+    ({"first_intervention": "gptq"}, "not switchable"),
+    ({"max_cycles": 0}, "max_cycles"),
+])
+def test_bad_parameters_say_what_is_wrong_in_one_line(raw, needle):
+    with pytest.raises(ValueError) as e:
+        validate_params(raw)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_retest_gets_fresh_seeds_and_an_intervention_at_most_two_tests(tmp_path):
+    from causal_core.dag import estimate_dag
+    from causal_core.experiments.stats import Analysis, write_stats
+    from causal_core.loop.layout import LoopLayout
+    from causal_core.loop.proposal import propose
+    from causal_core.schemas import InterventionsFile
+
+    layout = LoopLayout.at(tmp_path)
+    params = _p(seeds=[1, 2, 3])
+    dag = estimate_dag(InterventionsFile(), prior_only_ok=True)
+    first = dag.candidates[0].intervention
+    plan = propose(2, params, dag, layout)
+    assert plan.intervention == first and plan.seeds is None            # first test: the loop's seeds
+
+    def tested(n: int, name: str) -> None:
+        write_stats(Analysis(intervention=name, n_pairs=3, decision="suggestive"),
+                    layout.cycle(n).stats)
+
+    tested(1, first)
+    plan = propose(2, params, dag, layout)
+    assert plan.intervention == first and plan.seeds == [1001, 1002, 1003]
+    assert "fresh seeds" in plan.why
+    tested(2, first)
+    plan = propose(3, params, dag, layout)
+    assert plan.intervention != first                                    # two tests: settled for this loop
