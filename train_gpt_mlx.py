@@ -158,6 +158,14 @@ def fast_blas_env(base_env: dict[str, str] | None = None) -> tuple[dict[str, str
         ld_path.append(env["LD_LIBRARY_PATH"])
     env["LD_LIBRARY_PATH"] = ":".join(ld_path)
     env["LD_PRELOAD"] = str(lib) + (":" + env["LD_PRELOAD"] if env.get("LD_PRELOAD") else "")
+    # Thread defaults (explicit values win). OpenBLAS's idle workers busy-wait ~0.1 s after each call
+    # and its caller spins waiting for them; MLX runs everything else on its own thread. On the
+    # 2-core machine, loaded by a second run, 2 OpenBLAS threads were 2-5x slower than 1 (measured,
+    # docs/trainer.md), so: one thread unless asked, and with several, sleep after 2^4 cycles of spinning.
+    if not env.get("OPENBLAS_NUM_THREADS", "").strip():
+        env["OPENBLAS_NUM_THREADS"] = "1"
+    if not env.get("OPENBLAS_THREAD_TIMEOUT", "").strip():
+        env["OPENBLAS_THREAD_TIMEOUT"] = "4"
 
     st = lib.stat()
     key = f"{lib}|{st.st_size}|{st.st_mtime_ns}|{sys.executable}"
@@ -227,8 +235,27 @@ def blas_in_use() -> str:
     return f"reference {ref[0]}" if ref else "unknown"
 
 
+def tune_malloc() -> bool:
+    """glibc: keep freed memory in the heap (no mmap'd chunks, no trimming, one arena).
+
+    MLX's CPU allocator mallocs every intermediate; glibc serves the large ones (>= 128 KiB-32 MiB,
+    adaptive) with fresh mmaps and unmaps them on free, so every op page-faults its whole output
+    in again: ~3 ns/element, more than the op itself for most elementwise ops. Reusing the heap
+    made a training step ~1.3-2x faster. The price: the process keeps its peak heap as RSS.
+    CAUSAL_GOLF_MALLOC=default leaves glibc alone."""
+    if sys.platform != "linux" or os.environ.get("CAUSAL_GOLF_MALLOC", "").strip().lower() == "default":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8
+    return bool(mallopt(m_arena_max, 1) & mallopt(m_mmap_max, 0) & mallopt(m_trim_threshold, 1 << 30))
+
+
 if __name__ == "__main__":
     bootstrap_fast_blas()
+MALLOC_TUNED = tune_malloc()
 
 import numpy as np  # noqa: E402
 
@@ -456,6 +483,8 @@ def load_config(env: dict[str, str] | None = None) -> Config:
     if not values["RUN_ID"]:
         values["RUN_ID"] = time.strftime("%Y%m%d_%H%M%S") + "_" + uuid.uuid4().hex[:8]
     cfg = Config(values, preset_name, explicit)
+    # Diagnostic switches (not hyperparameters, not in the config JSON): see DiagHooks.
+    cfg.diag = {k: env.get(k, "").strip() for k in DIAG_SWITCHES}
     validate_config(cfg)
     return cfg
 
@@ -624,7 +653,96 @@ CONTROL_PATTERNS = ("attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weig
 
 
 def rms_norm(x: mx.array, eps: float = 1e-6) -> mx.array:
-    return x * mx.rsqrt(mx.mean(x.astype(mx.float32) ** 2, axis=-1, keepdims=True) + eps).astype(x.dtype)
+    # mx.fast.rms_norm: one kernel (fp32 accumulation), ~5x faster than the composed ops on CPU.
+    return mx.fast.rms_norm(x, None, eps)
+
+
+# ---- CPU fast math -----------------------------------------------------------------------------
+# MLX's CPU exp/tanh cost 14-20 ns/element (scalar libm-style code; the wheel and its JIT kernels
+# are built without AVX), which made the attention softmax and the logit softcap + cross-entropy
+# ~40% of a training step. Below, exp is a degree-5 polynomial for 2^f times 2^n built from the
+# exponent bits: plain arithmetic that mx.compile fuses into one loop (~4 ns/element), max
+# relative error 2e-7 (fp32 exp: 6e-8), exact 0 below -88 (so -inf masks give exact zeros).
+# Gradients are written out (custom_function) with the same formulas MLX uses for softmax/tanh.
+# Used when the default device is the CPU; CAUSAL_GOLF_FAST_MATH=0 turns it off.
+_LOG2E = 1.4426950408889634
+
+
+def fast_math_enabled() -> bool:
+    return mx.default_device() == mx.cpu and os.environ.get("CAUSAL_GOLF_FAST_MATH", "1").strip() not in ("0", "false", "no", "off")
+
+
+def poly_exp(x: mx.array) -> mx.array:
+    """exp(x) in fp32 from basic arithmetic (fusable under mx.compile); not differentiable by itself."""
+    # Relative error <= 2e-7 + 6e-8 |x| (the rounding of x log2 e; a Cody-Waite split would remove the
+    # second term for 30% more time, and it is harmless here: softmax/cross-entropy terms far below the max).
+    t = mx.clip(x * _LOG2E, -127.0, 127.99)
+    n = (t + 128.0).astype(mx.int32) - 128    # floor(t): truncation of a positive number (fuses; mx.floor does not)
+    f = t - n.astype(mx.float32)              # in [0, 1), or a hair below 0 when t + 128 rounded up: still accurate
+    p = ((((1.8775767e-3 * f + 8.9893397e-3) * f + 5.5826318e-2) * f + 2.4015361e-1) * f + 6.9315308e-1) * f + 9.9999994e-1
+    return p * mx.view((n + 127) << 23, mx.float32)
+
+
+def poly_tanh(x: mx.array) -> mx.array:
+    e = poly_exp(-2.0 * mx.abs(x))
+    t = (1.0 - e) / (1.0 + e)
+    return mx.where(x < 0, -t, t)
+
+
+@mx.custom_function
+def fast_softmax(s: mx.array) -> mx.array:
+    """softmax over the last axis (fp32)."""
+    e = poly_exp(s - mx.max(s, axis=-1, keepdims=True))
+    return e / mx.sum(e, axis=-1, keepdims=True)
+
+
+@fast_softmax.vjp
+def _fast_softmax_vjp(primals, cotangent, output):
+    return output * (cotangent - mx.sum(cotangent * output, axis=-1, keepdims=True))
+
+
+_SOFTCAP_CE: dict[float, Callable] = {}
+
+
+def softcap_cross_entropy(z: mx.array, targets: mx.array, cap: float) -> mx.array:
+    """Per-token cross-entropy of the soft-capped logits cap * tanh(z / cap) (fp32), fused.
+
+    Forward and backward each touch the logits a few times; exp(s - cap) needs no max because
+    s <= cap. Same value and gradient as cross_entropy(cap * tanh(z / cap)) up to fp32 rounding."""
+    f = _SOFTCAP_CE.get(cap)
+    if f is None:
+        @mx.custom_function
+        def f(z, y):
+            t = poly_tanh(z * (1.0 / cap))
+            s = cap * t
+            e = poly_exp(s - cap)
+            lse = cap + mx.log(mx.sum(e, axis=-1))
+            loss = lse - mx.take_along_axis(s, y[..., None], axis=-1)[..., 0]
+            return loss, t, e, lse
+
+        @f.vjp
+        def f_vjp(primals, cotangents, outputs):
+            z, y = primals
+            _, t, e, lse = outputs
+            p = e * mx.exp(cap - lse)[..., None]
+            onehot = mx.arange(z.shape[-1], dtype=y.dtype) == y[..., None]
+            return (cotangents[0][..., None] * (p - onehot)) * (1.0 - t * t), mx.zeros_like(y)
+
+        _SOFTCAP_CE[cap] = f
+    return f(z, targets)[0]
+
+
+def causal_attention(q: mx.array, k: mx.array, v: mx.array, scale: float) -> mx.array:
+    """Causal GQA attention (B, H, T, hd) with the fast softmax; query head h reads kv head h // (H/KV)."""
+    b, h, t, hd = q.shape
+    kv = k.shape[1]
+    rep = h // kv
+    s = (q.reshape(b, kv, rep * t, hd) * scale) @ k.transpose(0, 1, 3, 2)
+    mask = mx.triu(mx.full((t, t), -mx.inf, dtype=s.dtype), k=1)
+    if rep > 1:
+        mask = mx.tile(mask, (rep, 1))
+    p = fast_softmax(s + mask)
+    return (p.astype(v.dtype) @ v).reshape(b, h, t, hd)
 
 
 def quant_scale_rows(w: mx.array, bits: int) -> mx.array:
@@ -677,6 +795,7 @@ class Attention(nn.Module):
         self.q_gain = mx.full((c.num_heads,), c.qk_gain_init)
         self.rope = nn.RoPE(c.rope_dims or hd, traditional=False, base=c.rope_base)
         self.value_residual = c.value_residual
+        self.fast_math = fast_math_enabled()
         if c.value_residual:
             self.vr_lambda = mx.array([0.5, 0.5])
 
@@ -690,7 +809,10 @@ class Attention(nn.Module):
             v = lam[0] * v + lam[1] * v_first
         q = self.rope(rms_norm(q)) * self.q_gain.astype(x.dtype)[None, :, None, None]
         k = self.rope(rms_norm(k))
-        y = mx.fast.scaled_dot_product_attention(q, k, v, scale=self.head_dim ** -0.5, mask="causal")
+        if self.fast_math:
+            y = causal_attention(q, k, v, self.head_dim ** -0.5)
+        else:
+            y = mx.fast.scaled_dot_product_attention(q, k, v, scale=self.head_dim ** -0.5, mask="causal")
         return self.proj(y.transpose(0, 2, 1, 3).reshape(b, t, d), qat), v
 
 
@@ -755,6 +877,7 @@ class GPT(nn.Module):
         super().__init__()
         self.cfg = c
         self.dtype = compute_dtype(c)
+        self.fast_math = fast_math_enabled()
         d = c.model_dim
         self.tok_emb = nn.Embedding(c.vocab_size, d)
         self.tok_emb.weight = mx.random.normal((c.vocab_size, d)) * c.tied_embed_init_std
@@ -803,16 +926,21 @@ class GPT(nn.Module):
                 skips.append(x)
         return rms_norm(x)
 
-    def logits(self, ids: mx.array, qat: bool = False) -> mx.array:
+    def raw_logits(self, ids: mx.array, qat: bool = False) -> mx.array:
+        """Head output before the softcap (compute dtype)."""
         h = self.hidden(ids, qat)
         if self.cfg.tie_embeddings:
-            z = h @ self.tok_emb.weight.astype(h.dtype).T
-        else:
-            z = self.lm_head(h)
+            return h @ self.tok_emb.weight.astype(h.dtype).T
+        return self.lm_head(h)
+
+    def logits(self, ids: mx.array, qat: bool = False) -> mx.array:
+        z = self.raw_logits(ids, qat)
         c = self.cfg.logit_softcap
         return c * mx.tanh(z.astype(mx.float32) / c)
 
     def token_losses(self, ids: mx.array, targets: mx.array, qat: bool = False) -> mx.array:
+        if self.fast_math:
+            return softcap_cross_entropy(self.raw_logits(ids, qat).astype(mx.float32), targets, self.cfg.logit_softcap)
         return nn.losses.cross_entropy(self.logits(ids, qat), targets, reduction="none")
 
     def loss(self, ids: mx.array, targets: mx.array, qat: bool = False) -> mx.array:
@@ -833,29 +961,27 @@ def count_params(model: nn.Module) -> int:
 
 
 def newton_schulz5(g: mx.array, steps: int, eps: float = 1e-7) -> mx.array:
-    """Approximately orthogonalize g (push its singular values toward 1): the Muon update direction."""
+    """Approximately orthogonalize g (push its singular values toward 1): the Muon update direction.
+
+    g is one matrix or a stack of same-shape matrices (..., rows, cols), each normalized on its own."""
     a, b, c = 3.4445, -4.7750, 2.0315
     x = g.astype(mx.float32)
-    x = x / (mx.sqrt(mx.sum(x * x)) + eps)
-    transposed = x.shape[0] > x.shape[1]
+    x = x / (mx.sqrt(mx.sum(x * x, axis=(-2, -1), keepdims=True)) + eps)
+    transposed = x.shape[-2] > x.shape[-1]
     if transposed:
-        x = x.T
+        x = mx.swapaxes(x, -1, -2)
     for _ in range(steps):
-        s = x @ x.T
+        s = x @ mx.swapaxes(x, -1, -2)
         x = a * x + (b * s + c * (s @ s)) @ x
-    return x.T if transposed else x
-
-
-def _muon_update(p, g, buf, lr, momentum, wd, steps: int):
-    buf = momentum * buf + g
-    g_eff = g + momentum * buf           # Nesterov
-    u = newton_schulz5(g_eff, steps)
-    scale = math.sqrt(max(1.0, p.shape[0] / p.shape[1]))
-    return p * (1.0 - lr * wd) - lr * scale * u, buf
+    return mx.swapaxes(x, -1, -2) if transposed else x
 
 
 class Optimizers:
-    """Muon for 2-D block matrices; Adam for embeddings (TIED_EMBED_LR) and control tensors/vectors (SCALAR_LR)."""
+    """Muon for 2-D block matrices; Adam for embeddings (TIED_EMBED_LR) and control tensors/vectors (SCALAR_LR).
+
+    The whole update (every group, every tensor) is one mx.compile'd function of (params, grads, state,
+    [lr_mul, muon momentum, adam step]); same-shape Muon matrices run Newton-Schulz as one batched stack.
+    Adam is MLX's (bias-corrected) Adam, written out."""
 
     def __init__(self, model: GPT, c: Config):
         self.c = c
@@ -866,12 +992,26 @@ class Optimizers:
                             and not any(pat in k for pat in CONTROL_PATTERNS)]
         taken = set(self.embed_keys + self.head_keys + self.matrix_keys)
         self.scalar_keys = [k for k in params if k not in taken]
+        self.keys = self.matrix_keys + self.embed_keys + self.head_keys + self.scalar_keys
         self.buffers = {k: mx.zeros_like(params[k]) for k in self.matrix_keys}
-        mk = lambda lr: optim.Adam(learning_rate=lr, betas=[c.beta1, c.beta2], eps=c.adam_eps, bias_correction=True)
         self.embed_lr = c.tied_embed_lr if c.tie_embeddings else c.embed_lr
-        self.adam_embed, self.adam_head, self.adam_scalar = mk(self.embed_lr), mk(c.head_lr), mk(c.scalar_lr)
-        steps = c.muon_backend_steps
-        self._muon = mx.compile(lambda p, g, b, lr, m, wd: _muon_update(p, g, b, lr, m, wd, steps))
+        # (keys, base lr, decoupled weight decay?) per Adam group
+        self.adam_groups = [(keys, lr, decay) for keys, lr, decay in ((self.embed_keys, self.embed_lr, True),
+                            (self.head_keys, c.head_lr, True), (self.scalar_keys, c.scalar_lr, False)) if keys]
+        self.adam = {k: {"m": mx.zeros_like(params[k]), "v": mx.zeros_like(params[k])}
+                     for keys, _, _ in self.adam_groups for k in keys}
+        shapes: dict[tuple, list[str]] = {}
+        for k in self.matrix_keys:
+            shapes.setdefault(tuple(params[k].shape), []).append(k)
+        self.muon_groups = list(shapes.values())
+        self.adam_t = 0
+        self._update = mx.compile(self._update_fn)
+
+    def reset(self) -> None:
+        """Fresh optimizer state (zero momenta, step 0), keeping the compiled update (no retrace)."""
+        self.buffers = {k: mx.zeros_like(v) for k, v in self.buffers.items()}
+        self.adam = {k: {"m": mx.zeros_like(s["m"]), "v": mx.zeros_like(s["v"])} for k, s in self.adam.items()}
+        self.adam_t = 0
 
     def muon_momentum(self, step: int) -> float:
         c = self.c
@@ -880,29 +1020,45 @@ class Optimizers:
         t = min(step / c.muon_momentum_warmup_steps, 1.0)
         return (1 - t) * c.muon_momentum_warmup_start + t * c.muon_momentum
 
-    def step(self, model: GPT, grads: dict[str, mx.array], step: int, lr_mul: float) -> None:
+    def _update_fn(self, params: dict, grads: dict, buffers: dict, adam: dict, scal: mx.array):
         c = self.c
+        lr_mul, mom, t = scal[0], scal[1], scal[2]
+        new, new_buf, new_adam = {}, {}, {}
+        lr = c.matrix_lr * lr_mul
+        for keys in self.muon_groups:
+            g = mx.stack([grads[k] for k in keys])
+            buf = mom * mx.stack([buffers[k] for k in keys]) + g
+            u = newton_schulz5(g + mom * buf, c.muon_backend_steps)    # Nesterov
+            rows, cols = g.shape[-2:]
+            p = mx.stack([params[k] for k in keys])
+            p = p * (1.0 - lr * c.weight_decay) - (lr * math.sqrt(max(1.0, rows / cols))) * u.astype(p.dtype)
+            for i, k in enumerate(keys):
+                new[k], new_buf[k] = p[i], buf[i]
+        b1, b2, eps = c.beta1, c.beta2, c.adam_eps
+        c2 = mx.rsqrt(1.0 - mx.power(b2, t))
+        for keys, base_lr, decay in self.adam_groups:
+            glr = base_lr * lr_mul
+            c1 = glr / (1.0 - mx.power(b1, t))
+            for k in keys:
+                g, p = grads[k], params[k]
+                if decay and c.weight_decay:
+                    p = p * (1.0 - glr * c.weight_decay)
+                m = b1 * adam[k]["m"] + (1.0 - b1) * g
+                v = b2 * adam[k]["v"] + (1.0 - b2) * mx.square(g)
+                new[k] = p - (c1 * m) / (mx.sqrt(v) * c2 + eps)
+                new_adam[k] = {"m": m, "v": v}
+        return new, new_buf, new_adam
+
+    def step(self, model: GPT, grads: dict[str, mx.array], step: int, lr_mul: float) -> None:
         params = flat_params(model)
-        new: dict[str, mx.array] = {}
-        lr = mx.array(c.matrix_lr * lr_mul)
-        mom, wd = mx.array(self.muon_momentum(step)), mx.array(c.weight_decay)
-        for k in self.matrix_keys:
-            new[k], self.buffers[k] = self._muon(params[k], grads[k], self.buffers[k], lr, mom, wd)
-        for opt, keys, base_lr, decay in ((self.adam_embed, self.embed_keys, self.embed_lr, True),
-                                          (self.adam_head, self.head_keys, c.head_lr, True),
-                                          (self.adam_scalar, self.scalar_keys, c.scalar_lr, False)):
-            if not keys:
-                continue
-            opt.learning_rate = base_lr * lr_mul
-            sub = {k: params[k] for k in keys}
-            if decay and c.weight_decay:
-                sub = {k: v * (1.0 - base_lr * lr_mul * c.weight_decay) for k, v in sub.items()}
-            new.update(opt.apply_gradients({k: grads[k] for k in keys}, sub))
+        self.adam_t += 1
+        scal = mx.array([lr_mul, self.muon_momentum(step), self.adam_t], dtype=mx.float32)
+        new, self.buffers, self.adam = self._update({k: params[k] for k in self.keys}, {k: grads[k] for k in self.keys},
+                                                    self.buffers, self.adam, scal)
         model.update(tree_unflatten(list(new.items())))
 
     def state(self) -> list:
-        return [self.buffers, self.adam_embed.state, self.adam_head.state, self.adam_scalar.state]
-
+        return [self.buffers, self.adam]
 
 def clip_grads(grads: dict[str, mx.array], max_norm: float) -> tuple[dict[str, mx.array], mx.array]:
     norm = mx.sqrt(sum(mx.sum(g.astype(mx.float32) ** 2) for g in grads.values()))
@@ -1192,6 +1348,99 @@ def load_trained(config_path: str | os.PathLike, weights_path: str | os.PathLike
     return model, c
 
 
+# Diagnostic switches (causal_core/diagnostics, docs/diagnostics.md); all off by default, no cost when off.
+#   GRAD_NORM_LOG=1                -> OUT_DIR/RUN_ID_gradnorms.jsonl: step, lr_mul, train_loss, per-layer grad norms
+#   PROJECT_DIRECTION=dir.npz      -> remove each matrix gradient's component along v (param name -> v) where cos > 0
+#   PROJECT_DIRECTION_LOG_ONLY=1   -> same cosines logged, gradient untouched (the vanilla arm)
+#   both direction modes log OUT_DIR/RUN_ID_projection.jsonl: step, sample id, pool, cosines, norms
+DIAG_SWITCHES = ("GRAD_NORM_LOG", "PROJECT_DIRECTION", "PROJECT_DIRECTION_LOG_ONLY")
+
+
+class DiagHooks:
+    """Per-step gradient logging / projection behind the DIAG_SWITCHES (None when all are off)."""
+
+    @staticmethod
+    def create(c: Config, params: dict[str, mx.array]) -> "DiagHooks | None":
+        d = getattr(c, "diag", {}) or {}
+        on = lambda k: d.get(k, "").lower() in ("1", "true", "yes", "on")
+        if not (on("GRAD_NORM_LOG") or d.get("PROJECT_DIRECTION")):
+            return None
+        return DiagHooks(c, params, on("GRAD_NORM_LOG"), d.get("PROJECT_DIRECTION") or "", on("PROJECT_DIRECTION_LOG_ONLY"))
+
+    def __init__(self, c: Config, params, grad_norms: bool, direction: str, log_only: bool):
+        self.sid, self.dirs, self.log_only = "", {}, log_only
+        out = Path(c.out_dir)
+        self.gn = open(out / f"{c.run_id}_gradnorms.jsonl", "a", encoding="utf-8") if grad_norms else None
+        self.pj = None
+        if direction:
+            try:
+                raw = dict(np.load(direction))
+            except Exception as e:  # missing file, not an npz
+                raise TrainerError(f"PROJECT_DIRECTION={direction} is not a readable .npz ({type(e).__name__})") from None
+            for k, v in raw.items():
+                if k not in params or tuple(v.shape) != tuple(params[k].shape):
+                    raise TrainerError(f"PROJECT_DIRECTION={direction}: {k} {tuple(v.shape)} matches no parameter of this model")
+                n = float(np.linalg.norm(v))
+                if n > 0:
+                    self.dirs[k] = mx.array((v / n).astype(np.float32))
+            if not self.dirs:
+                raise TrainerError(f"PROJECT_DIRECTION={direction} holds no non-zero direction")
+            self.pj = open(out / f"{c.run_id}_projection.jsonl", "a", encoding="utf-8")
+
+    def begin(self, stream: "TokenStream") -> None:
+        self.sid = f"{stream.file_idx}:{stream.pos}"
+
+    @staticmethod
+    def _layer(k: str) -> str:
+        parts = k.split(".")
+        return ".".join(parts[:2]) if parts[0] == "blocks" else parts[0]
+
+    def apply(self, step: int, lr_mul: float, grads: dict[str, mx.array], loss) -> dict[str, mx.array]:
+        if self.gn is not None:
+            sq: dict[str, mx.array] = {}
+            for k, g in grads.items():
+                sq[self._layer(k)] = sq.get(self._layer(k), 0.0) + mx.sum(g.astype(mx.float32) ** 2)
+            norms = {k: math.sqrt(float(v.item())) for k, v in sq.items()}
+            self.gn.write(json.dumps({"step": step + 1, "lr_mul": round(lr_mul, 6), "train_loss": float(loss.item()),
+                                      "sample_id": self.sid, "grad_norms": norms}) + "\n")
+            self.gn.flush()
+        if self.pj is None:
+            return grads
+        grads = dict(grads)
+        cin, cout, fired, nin, nout = [], [], [], 0.0, 0.0
+        for k, v in self.dirs.items():
+            g = grads[k].astype(mx.float32)
+            dot, gn2 = mx.sum(g * v), mx.sum(g * g)
+            mx.eval(dot, gn2)
+            gn = math.sqrt(float(gn2.item()))
+            ci = float(dot.item()) / gn if gn > 0 else 0.0
+            co, go = ci, g
+            if ci > 0:
+                fired.append(k)
+                if not self.log_only:
+                    go = g - dot * v
+                    grads[k] = go.astype(grads[k].dtype)
+                    gon = float(mx.sqrt(mx.sum(go * go)).item())
+                    co = float(mx.sum(go * v).item()) / gon if gon > 0 else 0.0
+            cin.append(ci)
+            cout.append(co)
+            nin += gn * gn
+            nout += float(mx.sum(go * go).item())
+        row = {"step": step + 1, "sample_id": self.sid, "pool": "train", "mode": "log_only" if self.log_only else "project",
+               "cos_in": sum(cin) / len(cin), "cos_out": sum(cout) / len(cout), "frac_fired": len(fired) / len(cin),
+               "cos_in_fired": [ci for k, ci in zip(self.dirs, cin) if k in fired],
+               "cos_out_fired": [co for k, co in zip(self.dirs, cout) if k in fired],
+               "grad_norm_in": math.sqrt(nin), "grad_norm_out": math.sqrt(nout), "lr_mul": round(lr_mul, 6)}
+        self.pj.write(json.dumps(row) + "\n")
+        self.pj.flush()
+        return grads
+
+    def close(self) -> None:
+        for f in (self.gn, self.pj):
+            if f is not None:
+                f.close()
+
+
 class RunLog:
     """Log lines to stdout and OUT_DIR/RUN_ID.txt, metrics to OUT_DIR/RUN_ID_metrics.jsonl; flushed per line."""
 
@@ -1246,7 +1495,8 @@ def train(c: Config, log: RunLog) -> TrainResult:
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     blas = blas_in_use()
     log(f"run_id:{c.run_id} preset:{c.preset or 'none'} mlx_version:{mx.__version__} device:{mx.default_device()}")
-    log(f"blas:{blas} openblas_threads:{threads} compute_dtype:{str(dtype).split('.')[-1]}")
+    log(f"blas:{blas} openblas_threads:{threads} compute_dtype:{str(dtype).split('.')[-1]} "
+        f"fast_math:{int(model.fast_math)} malloc_tuned:{int(MALLOC_TUNED)}")
     if blas.startswith("reference"):
         warn = ("WARNING: running on the REFERENCE BLAS (30-40x slower fp32 matmuls); "
                 f"fast-BLAS bootstrap: {os.environ.get(BLAS_ENV_MARKER, 'not run (imported, not executed)')}")
@@ -1269,8 +1519,12 @@ def train(c: Config, log: RunLog) -> TrainResult:
     token_loss_fn = mx.compile(lambda x, y: model.token_losses(x, y), inputs=state, outputs=state)
     seq, micro = c.train_seq_len, c.microbatch_tokens
 
+    hooks: DiagHooks | None = None   # diagnostic switches; set after warmup (off: no cost)
+
     def train_step(step: int, lr_mul: float, qat: bool) -> float:
         loss_sum, acc = mx.array(0.0), None
+        if hooks is not None:
+            hooks.begin(stream)
         for _ in range(c.grad_accum_steps):
             x, y = stream.next_batch(micro, seq)
             loss, grads = grad_fn[qat](x, y)
@@ -1279,6 +1533,8 @@ def train(c: Config, log: RunLog) -> TrainResult:
             loss_sum = loss_sum + loss
         if c.grad_accum_steps > 1:
             acc = {k: v / c.grad_accum_steps for k, v in acc.items()}
+        if hooks is not None:
+            acc = hooks.apply(step, lr_mul, acc, loss_sum / c.grad_accum_steps)
         acc, _ = clip_grads(acc, c.grad_clip_norm)
         opt.step(model, acc, step, lr_mul)
         return loss_sum / c.grad_accum_steps
@@ -1293,9 +1549,10 @@ def train(c: Config, log: RunLog) -> TrainResult:
         x = mx.array(val_tokens[: seq].reshape(1, seq))
         mx.eval(token_loss_fn(x, x))
         model.update(tree_unflatten(list(init_params.items())))
-        opt = Optimizers(model, c)
+        opt.reset()
         stream = TokenStream(train_files, c.vocab_size)
         log(f"warmup_steps:{c.warmup_steps} done (state restored)")
+    hooks = DiagHooks.create(c, flat_params(model))
     averager = WeightAverager(c, flat_params(model))
 
     train_ms, step, stop_after = 0.0, 0, None
