@@ -103,6 +103,14 @@ def condition_status(runs: list[RunResult]) -> ConditionSummary:
 
 _live: set[int] = set()       # process groups still running (killed if the runner is interrupted)
 _live_lock = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+def run_slot(limit: int) -> threading.BoundedSemaphore:
+    """A process-wide slot for one training run among `limit`: callers that start runs from
+    their own threads (one Prefect task per seed) still never oversubscribe the cores."""
+    with _live_lock:
+        return _slots.setdefault(limit, threading.BoundedSemaphore(limit))
 
 
 def _kill_group(pgid: int, grace_s: float = 5.0) -> None:
@@ -157,6 +165,12 @@ def _load_result(path: Path) -> RunResult | None:
 def run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,
             resume: bool = True) -> RunResult:
     """Run one (condition, seed); an existing complete result in out_dir is returned as is."""
+    with run_slot(config.parallel_limit()):
+        return _run_one(config, condition, seed, out_dir, resume)
+
+
+def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,
+             resume: bool = True) -> RunResult:
     runs_dir = Path(out_dir).resolve() / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     run_id = config.run_id(condition, seed)
