@@ -146,3 +146,24 @@ def test_append_experiment_bad_input_fails_clearly(tmp_path, capsys):
     else:
         assert "missing_raw.json" in err
     assert not out.exists()
+
+
+def test_a_readme_at_the_root_describes_the_folder_and_the_records_below_are_read(tmp_path):
+    from causal_core.records.pipeline import extract_records
+
+    (tmp_path / "README.md").write_text("# records written by the loop\n")
+    rec = tmp_path / "track_causal_golf" / "2026-11-21_ema-123"
+    rec.mkdir(parents=True)
+    (rec / "submission.json").write_text('{"name": "ema run", "date": "2026-11-21", "val_bpb": 1.23, '
+                                         '"interventions": ["ema"]}')
+    out = extract_records([tmp_path])
+    assert [r.record_id for r in out.records] == ["track_causal_golf/2026-11-21_ema-123"]
+
+
+def test_a_root_that_is_itself_a_record_is_read(tmp_path):
+    from causal_core.records.pipeline import extract_records
+
+    (tmp_path / "submission.json").write_text('{"name": "one", "date": "2026-03-20", "val_bpb": 1.2}')
+    (tmp_path / "README.md").write_text("# one\nSliding window eval, stride 64.\n")
+    out = extract_records([tmp_path])
+    assert len(out.records) == 1 and out.records[0].val_bpb == 1.2
