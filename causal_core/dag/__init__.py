@@ -4,15 +4,9 @@ from __future__ import annotations
 from causal_core.dag.estimate import DagInputError, estimate_dag
 from causal_core.dag.models import DagResult, IdentifiabilityReport
 
-
-def render(dag: DagResult, out_dir):
-    from causal_core.dag.render import render as _render   # matplotlib only when drawing
-    return _render(dag, out_dir)
-
-
-def identifiability(interventions, dag: DagResult | None = None) -> IdentifiabilityReport:
-    from causal_core.dag.identifiability import identifiability as _ident
-    return _ident(interventions, dag)
-
+# Imported eagerly, not wrapped in lazy functions: a function named like its submodule is
+# replaced by the module object the first time that submodule is imported (import-order bugs).
+from causal_core.dag.identifiability import identifiability  # noqa: E402
+from causal_core.dag.render import render  # noqa: E402
 
 __all__ = ["DagInputError", "DagResult", "IdentifiabilityReport", "estimate_dag", "identifiability", "render"]
