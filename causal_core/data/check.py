@@ -7,22 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from causal_core.cli import CliError
-from causal_core.data.shards import HEADER_BYTES, HEADER_INTS, MAGIC, VERSION
+from causal_core.data.shards import HEADER_BYTES, ShardError, shard_token_count
 
 
 def _check_shard(path: Path) -> tuple[int, int]:
     """(token count, max token id) of one shard; CliError naming the shard on any defect."""
-    size = path.stat().st_size
-    if size < HEADER_BYTES:
-        raise CliError(f"shard truncated: {path} has {size} bytes, less than the {HEADER_BYTES}-byte header")
-    header = np.fromfile(path, dtype="<i4", count=HEADER_INTS)
-    if header[0] != MAGIC:
-        raise CliError(f"shard has bad magic {int(header[0])} (expected {MAGIC}): {path}")
-    if header[1] != VERSION:
-        raise CliError(f"shard has unsupported version {int(header[1])} (expected {VERSION}): {path}")
-    n = int(header[2])
-    if size != HEADER_BYTES + 2 * n:
-        raise CliError(f"shard size mismatch: {path} header says {n} tokens ({HEADER_BYTES + 2 * n} bytes), file has {size} bytes")
+    try:
+        n = shard_token_count(path)
+    except ShardError as e:
+        raise CliError(f"bad shard: {e}") from None
     if n == 0:
         return 0, -1
     tokens = np.memmap(path, dtype="<u2", mode="r", offset=HEADER_BYTES, shape=(n,))

@@ -28,7 +28,8 @@ def write_shard(path: str | os.PathLike, tokens: np.ndarray) -> Path:
     return atomic_write_bytes(path, header.tobytes() + tokens.astype("<u2").tobytes())
 
 
-def read_shard(path: str | os.PathLike) -> np.ndarray:
+def shard_token_count(path: str | os.PathLike) -> int:
+    """Validate a shard's header and size against each other; its token count. ShardError otherwise."""
     path = Path(path)
     size = path.stat().st_size
     if size < HEADER_BYTES:
@@ -39,7 +40,11 @@ def read_shard(path: str | os.PathLike) -> np.ndarray:
     if header[1] != VERSION:
         raise ShardError(f"{path}: unsupported version {int(header[1])} (expected {VERSION})")
     n = int(header[2])
-    expected = HEADER_BYTES + 2 * n
-    if size != expected:
-        raise ShardError(f"{path}: body has {size - HEADER_BYTES} bytes, header says {n} tokens ({2 * n} bytes)")
+    if size != HEADER_BYTES + 2 * n:
+        raise ShardError(f"{path}: size mismatch: body has {size - HEADER_BYTES} bytes, header says {n} tokens ({2 * n} bytes)")
+    return n
+
+
+def read_shard(path: str | os.PathLike) -> np.ndarray:
+    n = shard_token_count(path)
     return np.fromfile(path, dtype="<u2", count=n, offset=HEADER_BYTES)
