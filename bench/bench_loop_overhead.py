@@ -1,8 +1,8 @@
 """Orchestration overhead of the cycle-loop on a running Prefect server.
 
 overhead share = (flow wall time - time inside training subprocesses) / flow wall time,
-where "inside training" is the union of the seed runs' intervals (runs overlap when
-seeds go in parallel). Also splits the rest into the discovery/analysis steps (our own
+where "inside training" is the union of the training subprocesses' intervals (experiment
+and replication seeds; runs overlap when seeds go in parallel; reused runs trained nothing). Also splits the rest into the discovery/analysis steps (our own
 compute, timed by Prefect's task runs) and what remains: Prefect's own overhead.
 
     uv run python bench/bench_loop_overhead.py            # the main job's config (cpu_small, 2 cycles x 3 seeds)
@@ -74,9 +74,11 @@ def main() -> int:
     finally:
         server.stop()
 
-    intervals = []
-    for p in (work / "results").glob("cycle_*/experiment/runs/*.result.json"):
+    intervals = []     # every training subprocess: experiment and replication seeds
+    for p in (work / "results").glob("cycle_*/*/runs/*.result.json"):
         r = json.loads(p.read_text())
+        if str(r.get("score_source") or "").startswith("reused:"):
+            continue    # a reused run trained nothing in this loop
         end = p.stat().st_mtime
         intervals.append((end - r["elapsed_s"], end))
     training = union_seconds(intervals)

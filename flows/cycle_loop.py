@@ -12,6 +12,7 @@ from prefect.futures import as_completed
 
 from causal_core.experiments.runner import RunResult
 from causal_core.loop import cycle as cyclelib
+from causal_core.loop import diagnostics_step
 from causal_core.loop import report
 from causal_core.loop.discovery import load_dag_result
 from causal_core.loop.layout import LoopLayout
@@ -20,7 +21,6 @@ from causal_core.loop.proposal import propose
 from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
 from causal_core.loop.stop_rules import stop_reason
 from flows.approval import wait_for_approval
-from causal_core.loop.diagnostics_step import DIAGNOSTICS
 from tasks import artifacts, diagnostics, discovery, experiment
 from tasks.experiment import result_file
 
@@ -62,18 +62,11 @@ def cycle_loop(
     cyc0 = layout.cycle(0)
     discovery.extract(cyc0, roots)
     dag_path = discovery.dag(cyc0, None)
-    ident = discovery.identifiability.submit(cyc0)   # in parallel with the diagnostics
-    diags = []
-    if params.run_diagnostics:
-        ckpt = diagnostics.checkpoint.submit(cyc0, params)
-        diags = [diagnostics.diagnostic.submit(name, cyc0, ckpt, params, layout) for name in DIAGNOSTICS]
+    ident = discovery.identifiability.submit(cyc0)
     artifacts.publish_dag(cyc0.n, dag_path)
     ident.result()
-    for fut in diags:    # diagnostics inform the user; a failed one does not stop the loop
-        if not fut.state.is_completed():
-            fut.wait()
-        if not fut.state.is_completed():
-            log.warning("diagnostic failed: %s", fut.state.message)
+    # The diagnostics start on cycle 1's first control checkpoint, alongside the other seeds.
+    diags = _Diagnostics(cyc0, params, layout)
 
     n = 1
     while True:
@@ -98,7 +91,7 @@ def cycle_loop(
         log.info("cycle %d: testing %s (%s)", n, plan.intervention, plan.why)
         cfg = cyclelib.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s)
         index = layout.run_index if params.reuse_runs else None
-        runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index)
+        runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, diags.offer)
         raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)
         if cyclelib.needs_refutation(cyc, analysis):
             rep_cfg = rep_runs = None
@@ -113,6 +106,7 @@ def cycle_loop(
                                 cyclelib.load_refutation(cyc))
         n += 1
 
+    diags.finish(log)
     final = report.write_final_report(layout, params, reason, assemble=params.assemble)
     log.info("loop stopped: %s; final report %s", reason, layout.final_report_md)
     return final
@@ -135,7 +129,37 @@ def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
     return plan.model_copy(update=update)
 
 
-def _run_seeds(n: int, cfg, config_path: Path, out: Path, params: LoopParams, index: Path | None) -> list[RunResult]:
+class _Diagnostics:
+    """Cycle 0's diagnostics, started on the first finished control checkpoint of the loop's
+    first experiment, so they overlap its other seed runs instead of delaying them."""
+
+    def __init__(self, cyc0, params: LoopParams, layout: LoopLayout):
+        self.cyc0, self.params, self.layout = cyc0, params, layout
+        self.todo = diagnostics_step.pending(cyc0) if params.run_diagnostics else []
+        self.futures: list = []
+
+    def offer(self, result: RunResult) -> None:
+        ckpt = diagnostics_step.usable_checkpoint(result)
+        if ckpt and self.todo and not self.futures:
+            self.futures = [diagnostics.diagnostic.submit(name, self.cyc0, ckpt, self.params, self.layout)
+                            for name in self.todo]
+
+    def finish(self, log) -> None:
+        if self.todo and not self.futures:      # a resumed loop: cycle 1's checkpoint is on disk
+            ckpt = diagnostics_step.baseline_checkpoint(self.layout)
+            if ckpt is None:
+                log.warning("diagnostics not run: no experiment produced a baseline checkpoint")
+                return
+            self.futures = [diagnostics.diagnostic.submit(name, self.cyc0, ckpt, self.params, self.layout)
+                            for name in self.todo]
+        for fut in self.futures:    # diagnostics inform the user; a failed one does not stop the loop
+            fut.wait()
+            if not fut.state.is_completed():
+                log.warning("diagnostic failed: %s", fut.state.message)
+
+
+def _run_seeds(n: int, cfg, config_path: Path, out: Path, params: LoopParams, index: Path | None,
+               on_result=None) -> list[RunResult]:
     """All seed runs of a config as parallel tasks; a crashed seed is retried, then kept as failed."""
     jobs = cyclelib.seed_jobs(cfg)
     kind = "replication" if out.name == "replication" else "seed-runs"
@@ -151,6 +175,8 @@ def _run_seeds(n: int, cfg, config_path: Path, out: Path, params: LoopParams, in
         state = fut.state
         if state.is_completed():
             results.append(fut.result())
+            if on_result:
+                on_result(results[-1])
         else:   # retries exhausted: the runner's own failed result decides reduced_power / failed
             path = result_file(config_path, c, s, out)
             if path.is_file():

@@ -1,4 +1,4 @@
-"""Thin Prefect tasks over the loop's cycle-0 diagnostics."""
+"""Thin Prefect task over the loop's cycle-0 diagnostics."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,11 +8,6 @@ from prefect import task
 from causal_core.loop import diagnostics_step
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
-
-
-@task(task_run_name="cycle{cyc.n}-diag-checkpoint")
-def checkpoint(cyc: CycleLayout, params: LoopParams) -> Path:
-    return diagnostics_step.checkpoint_step(cyc, params)
 
 
 @task(task_run_name="cycle{cyc.n}-diag-{name}")

@@ -30,8 +30,15 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
     for n in (0, 1, 2):
         assert (results / f"cycle_{n}" / "dag" / "dag.json").is_file()
         assert (results / f"cycle_{n}" / "dag" / "dag.png").stat().st_size > 1000
-    for name in ("token_loss", "quant_gap", "influence"):     # cycle-0 diagnostics, in parallel
-        assert json.loads((results / "cycle_0" / "diagnostics" / f"{name}.json").read_text())
+    # Cycle-0 diagnostics read cycle 1's first control checkpoint (no extra training run).
+    from causal_core.loop.diagnostics_step import baseline_checkpoint
+    from causal_core.loop.layout import LoopLayout
+    for name in ("token_loss", "quant_gap", "influence"):
+        diag = json.loads((results / "cycle_0" / "diagnostics" / f"{name}.json").read_text())
+        assert "-control-seed" in diag["checkpoint"] and "cycle_1" in diag["checkpoint"]
+    assert not (results / "cycle_0" / "diagnostics" / "checkpoint").exists()
+    resumed = baseline_checkpoint(LoopLayout.at(results))    # what a resumed loop would read
+    assert resumed is not None and resumed.is_relative_to(results / "cycle_1") and "-control-seed" in resumed.name
     for n in (1, 2):
         stats = json.loads((results / f"cycle_{n}" / "experiment" / "stats.json").read_text())
         assert stats["n_pairs"] == 2 and stats["decision"] in ("confirmed", "suggestive", "null")

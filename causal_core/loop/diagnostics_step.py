@@ -1,25 +1,45 @@
-"""Cycle-0 diagnostics of the loop: a short checkpoint with the loop's own trainer config,
-then token-loss, quant-gap and influence on it (results in cycle_0/diagnostics/)."""
+"""Cycle-0 diagnostics of the loop: token-loss, quant-gap and influence on a baseline
+checkpoint (results in cycle_0/diagnostics/).
+
+The checkpoint is the first control seed of the loop's first experiment: that run is the
+baseline trained with the loop's own config, so training a separate one (70 s on
+cpu_small, 2 cores) would repeat it. The diagnostics read it while the other seeds train.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
-from causal_core.loop.cycle import base_env
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
 
 DIAGNOSTICS = ("token_loss", "quant_gap", "influence")
-RUN_ID = "diag_cycle0"
 
 
-def checkpoint_step(cyc: CycleLayout, params: LoopParams) -> Path:
-    """The trainer config of a baseline run the diagnostics read (trained once, then reused)."""
-    from causal_core.diagnostics.common import train_checkpoint
-    out = cyc.diagnostics_dir / "checkpoint"
-    cfg = out / f"{RUN_ID}_config.json"
-    if not cfg.is_file():
-        train_checkpoint(out, RUN_ID, {k: str(v) for k, v in base_env(params).items()})
-    return cfg
+def pending(cyc0: CycleLayout) -> list[str]:
+    """The diagnostics not yet written (a resumed loop skips the finished ones)."""
+    return [n for n in DIAGNOSTICS if not (cyc0.diagnostics_dir / f"{n}.json").is_file()]
+
+
+def usable_checkpoint(result) -> Path | None:
+    """The checkpoint of a finished control run, or None (treatment, failed, or no weights)."""
+    if result.condition != "control" or result.status != "ok" or not result.checkpoint_path:
+        return None
+    p = Path(result.checkpoint_path)
+    return p if p.is_file() else None
+
+
+def baseline_checkpoint(layout: LoopLayout) -> Path | None:
+    """The first usable control checkpoint of the earliest experiment cycle (for a resumed loop)."""
+    from causal_core.experiments.runner import RunResult
+    n = 1
+    while layout.cycle(n).dir.is_dir():
+        runs = sorted((layout.cycle(n).experiment_dir / "runs").glob("*-control-seed*.result.json"))
+        for p in runs:
+            ckpt = usable_checkpoint(RunResult.model_validate_json(p.read_text()))
+            if ckpt:
+                return ckpt
+        n += 1
+    return None
 
 
 def diagnostic_step(name: str, cyc: CycleLayout, checkpoint: Path, params: LoopParams, layout: LoopLayout) -> Path:
@@ -40,4 +60,4 @@ def diagnostic_step(name: str, cyc: CycleLayout, checkpoint: Path, params: LoopP
         influence(checkpoint, data_path=params.data_path, out_dir=out, max_shards=8, val_max_tokens=16384)
     else:
         raise ValueError(f"unknown diagnostic {name!r}")
-    return result
+    return result    # its "checkpoint" field names the run whose weights were read
