@@ -5,7 +5,8 @@ where "inside training" is the union of the training subprocesses' intervals (ex
 and replication seeds; runs overlap when seeds go in parallel; reused runs trained nothing). Also splits the rest into the discovery/analysis steps (our own
 compute, timed by Prefect's task runs) and what remains: Prefect's own overhead.
 
-    uv run python bench/bench_loop_overhead.py            # the main job's config (cpu_small, 2 cycles x 3 seeds)
+    uv run python bench/bench_loop_overhead.py            # the main job's settings (cpu_small, 2 cycles x 3 seeds,
+                                                          # diagnostics, no replication, submission assembled)
     uv run python bench/bench_loop_overhead.py --tiny     # seconds-long runs: overhead dominates (worst case)
 """
 from __future__ import annotations
@@ -65,7 +66,9 @@ def main() -> int:
                                 results_dir=str(work / "results"), records_out=str(work / "records"),
                                 data_path=str(data), seeds=[int(s) for s in args.seeds.split(",")],
                                 trainer_env=trainer_env, auto_approve=True, max_cycles=args.cycles,
-                                stop_on_confirmed=False, assemble=False)
+                                stop_on_confirmed=False,
+                                # the main job's settings (causal_core/commands/main_job.py); --tiny: the loop alone
+                                replicate=args.tiny, assemble=not args.tiny)
             wall = time.time() - t0
             with get_client(sync_client=True) as client:
                 tasks = client.read_task_runs()
@@ -74,10 +77,13 @@ def main() -> int:
     finally:
         server.stop()
 
-    intervals = []     # every training subprocess: experiment and replication seeds
-    for p in (work / "results").glob("cycle_*/*/runs/*.result.json"):
+    intervals = []     # every training subprocess: experiment, replication and submission seeds
+    results = work / "results"
+    for p in results.glob("**/runs/*.result.json"):
         r = json.loads(p.read_text())
-        if str(r.get("score_source") or "").startswith("reused:"):
+        reused = p.parent.parent / "reused.json"     # the submission's copies of loop runs
+        if str(r.get("score_source") or "").startswith("reused:") or (
+                reused.is_file() and r["run_id"] in json.loads(reused.read_text())):
             continue    # a reused run trained nothing in this loop
         end = p.stat().st_mtime
         intervals.append((end - r["elapsed_s"], end))

@@ -39,6 +39,7 @@ class ExperimentOutcome(BaseModel):
     n_pairs: int = 0
     platform: str = "mlx-cpu"
     cycle: int | None = None
+    stacked_on: list[str] = Field(default_factory=list)    # confirmed earlier, on in both conditions
 
 
 class RecordEntry(BaseModel):

@@ -18,6 +18,7 @@ from causal_core.loop.discovery import load_dag_result
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import TWO_DAYS_S, LoopParams, validate_params
 from causal_core.loop.proposal import propose
+from causal_core.loop.stack import stack_for
 from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
 from causal_core.loop.stop_rules import stop_reason
 from flows.approval import wait_for_approval
@@ -48,6 +49,7 @@ def cycle_loop(
     max_parallel: int = 0,
     seed_retries: int = 1,
     reuse_runs: bool = True,
+    stack_confirmed: bool = True,
     replicate: bool = True,
     run_diagnostics: bool = True,
     assemble: bool = True,
@@ -89,7 +91,10 @@ def cycle_loop(
                       else "stopped by the approver")
             break
         log.info("cycle %d: testing %s (%s)", n, plan.intervention, plan.why)
-        cfg = cyclelib.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s)
+        stack, unstacked = stack_for(plan.intervention, layout, params)
+        if unstacked and not cyc.config.is_file():
+            log.warning("cycle %d: %s", n, unstacked)
+        cfg = cyclelib.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s, stack)
         index = layout.run_index if params.reuse_runs else None
         runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, diags.offer)
         raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)

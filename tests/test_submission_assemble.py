@@ -218,3 +218,35 @@ def test_new_seed_is_trained_through_the_runner(loop_result, tmp_path):
     exp = results / "submission" / "experiment"
     assert (exp / "raw_runs.json").is_file() and (exp / "stats.json").is_file()
     assert (folder / "train_seed4.log").is_file() and sub["causal_golf_experiment"]["cycle"] is None
+
+
+def test_stacked_findings_assemble_from_the_last_treatment_arm(loop_result, tmp_path):
+    """Cycle 2 tests ema on top of cycle 1's sliding_window_eval (real tiny runs): the union of the
+    two findings is cycle 2's treatment arm, so the submission trains nothing, and its baseline is
+    the bare preset (cycle 1's control), not the stack."""
+    results = _copy(loop_result, tmp_path)
+    params = loop_result[1].model_copy(update={"results_dir": str(results)})
+    _set_decision(results, 1, "confirmed", -0.01)
+    cyc2 = LoopLayout.at(results).cycle(2)
+    cfg = plan_config(cyc2, params, "ema", stack={"sliding_window_eval": {"EVAL_STRIDE": 32}})
+    raw = run_experiment(cfg, cyc2.experiment_dir)
+    assert all(r.complete for r in raw.runs)
+    write_stats(analyze(raw), cyc2.stats)
+    _set_decision(results, 2, "confirmed", -0.01)
+    # Cycle 2's control arm is cycle 1's treatment arm, run for run (the trainer is deterministic).
+    c1 = RawRuns.load(results / "cycle_1" / "experiment" / "raw_runs.json")
+    assert raw.scores("control") == c1.scores("treatment")
+
+    folder = assemble(results, tmp_path / "records", reuse_only=True)
+    sub = _read(folder)
+    assert sub["interventions"] == ["sliding_window_eval", "ema"]
+    assert sub["selection"]["env_overrides"] == {"EVAL_STRIDE": "32", "EMA_DECAY": "0.99"}
+    assert all(r["reused_from"]["cycle"] == 2 for r in sub["seed_results"].values())
+    assert sub["val_bpb"] == pytest.approx(sum(raw.scores("treatment").values()) / 3)
+    assert sub["comparison"]["control_bpb"] == pytest.approx(list(c1.scores("control").values()))
+
+    # The loop's record of cycle 2 says what it was stacked on.
+    from causal_core.experiments.record_writer import write_experiment_record
+    rec = _read(write_experiment_record(cyc2.experiment_dir, tmp_path / "loop_records"))
+    assert rec["interventions"] == ["sliding_window_eval", "ema"]
+    assert rec["causal_golf_experiment"]["stacked_on"] == ["sliding_window_eval"]

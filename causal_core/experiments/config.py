@@ -55,6 +55,9 @@ class ExperimentConfig(BaseModel):
     trainer: str | None = "train_gpt_mlx.py"
     workdir: str | None = None            # cwd of the trainer; None = the runner's cwd
     base_env: dict[str, EnvScalar] = Field(default_factory=lambda: {"PRESET": "cpu_small"})
+    # Interventions confirmed earlier, applied to both conditions (between base_env and the
+    # condition's overrides): the experiment measures its intervention on top of them.
+    stack: dict[str, dict[str, EnvScalar]] = Field(default_factory=dict)
     treatment: dict[str, EnvScalar]
     control: dict[str, EnvScalar]
     seeds: list[int] = Field(default_factory=lambda: list(DEFAULT_SEEDS))
@@ -82,6 +85,15 @@ class ExperimentConfig(BaseModel):
     @classmethod
     def _base(cls, v):
         return _check_env(v, "base_env")
+
+    @field_validator("stack")
+    @classmethod
+    def _stack(cls, v):
+        for name, overrides in v.items():
+            if name not in catalog.CATALOG:
+                raise ValueError(f"stack: unknown intervention {name!r}")
+            _check_env(overrides, f"stack.{name}")
+        return v
 
     @field_validator("treatment")
     @classmethod
@@ -115,6 +127,12 @@ class ExperimentConfig(BaseModel):
 
     @model_validator(mode="after")
     def _differ(self):
+        stacked = {k: (name, env_value(v)) for name, o in self.stack.items() for k, v in o.items()}
+        for cond in ("treatment", "control"):
+            for k, v in getattr(self, cond).items():
+                if k in stacked and stacked[k][1] != env_value(v):
+                    raise ValueError(f"{cond} sets {k}={env_value(v)}, undoing the stacked "
+                                     f"{stacked[k][0]} ({k}={stacked[k][1]})")
         if self.condition_env("treatment") == self.condition_env("control"):
             raise ValueError("treatment and control environments are identical")
         if "{trainer}" in "".join(self.trainer_command) and not self.trainer:
@@ -133,6 +151,8 @@ class ExperimentConfig(BaseModel):
             raise ValueError(f"condition must be treatment or control, got {condition!r}")
         env: dict[str, str] = {}
         env.update({k: env_value(v) for k, v in self.base_env.items()})
+        for overrides in self.stack.values():
+            env.update({k: env_value(v) for k, v in overrides.items()})
         env.update({k: env_value(v) for k, v in getattr(self, condition).items()})
         return env
 
@@ -140,6 +160,8 @@ class ExperimentConfig(BaseModel):
     def experiment_id(self) -> str:
         """Stable id: the intervention plus a hash of everything that changes the runs."""
         payload = self.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s"})
+        if not payload["stack"]:
+            del payload["stack"]     # ids of unstacked experiments stay what they were
         h = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
         return f"{self.intervention}-{h}"
 

@@ -54,6 +54,8 @@ def _readme(raw, a) -> str:
         "",
         f"- Intervention: `{raw.intervention}`; treatment: {env(cfg.treatment)}; control: {env(cfg.control)}",
         f"- Base environment: {env(cfg.base_env)}; budget {cfg.budget_s:g}s per run",
+        *([f"- Stacked on (confirmed earlier, on in both conditions): "
+           + "; ".join(f"`{n}` ({env(o)})" for n, o in cfg.stack.items())] if cfg.stack else []),
         f"- Experiment id: `{raw.experiment_id}`; finished {raw.finished_at}",
         "",
         "| Seed | control val_bpb | treatment val_bpb | difference |",
@@ -96,8 +98,8 @@ def write_experiment_record(raw_result_path: str | Path, records_dir: str | Path
         "seed_results": {str(r.seed): {"val_bpb": r.val_bpb, "val_loss": r.val_loss} for r in treat},
         "control_val_bpb": fmean(a.control_bpb) if a.control_bpb else None,
         "platform": raw.platform,
-        "interventions": [raw.intervention],
-        "causal_golf_experiment": to_outcome(a).model_dump(),
+        "interventions": [*raw.config.stack, raw.intervention],     # what the treatment arm ran
+        "causal_golf_experiment": to_outcome(a).model_copy(update={"stacked_on": list(raw.config.stack)}).model_dump(),
     }
     # One writer per experiment at a time; files are replaced atomically.
     with file_lock(Path(records_dir) / ".causal_golf_records"):   # lock file outside the track folder

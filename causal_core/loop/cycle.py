@@ -35,16 +35,22 @@ def threads_per_run(params: LoopParams, n_runs: int) -> int:
 
 
 def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
-                seeds: list[int] | None = None, budget_s: float | None = None) -> ExperimentConfig:
-    """The cycle's config; an existing config.json wins (a resumed cycle runs what it planned)."""
+                seeds: list[int] | None = None, budget_s: float | None = None,
+                stack: dict[str, dict] | None = None) -> ExperimentConfig:
+    """The cycle's config, on top of `stack` (confirmed interventions); an existing
+    config.json wins (a resumed cycle runs what it planned)."""
     if cyc.config.is_file():
         return ExperimentConfig.load(cyc.config)
+    from causal_core.loop.stack import stacked_sides
     seeds = seeds or params.seeds
     n_runs = 2 * len(seeds)
     threads = threads_per_run(params, n_runs)
+    treatment, control = stacked_sides(intervention, stack or {})
     cfg = from_catalog(intervention, seeds=seeds, budget_s=budget_s or params.budget_s, base_env=base_env(params),
                        trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
                        max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads))
+    cfg = cfg.model_copy(update={"stack": dict(stack or {}), "treatment": treatment, "control": control})
+    cfg = ExperimentConfig.model_validate(cfg.model_dump())     # re-validate: the stack must not be undone
     cfg.save(cyc.config)
     return cfg
 

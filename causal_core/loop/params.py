@@ -32,6 +32,7 @@ class LoopParams(BaseModel):
     max_parallel: int = Field(0, ge=0, description="seed runs at once (0 = cores / trainer threads)")
     seed_retries: int = Field(1, ge=0, description="re-runs of a crashed seed before it counts as failed")
     reuse_runs: bool = Field(True, description="serve a run whose resolved trainer config, seed and code were already trained")
+    stack_confirmed: bool = Field(True, description="test each next intervention on top of the ones confirmed so far")
     replicate: bool = Field(True, description="replicate a confirmed effect on fresh seeds when the wall-clock gate allows")
     run_diagnostics: bool = Field(True, description="run checkpoint diagnostics in cycle 0 where available")
     assemble: bool = Field(True, description="assemble a submission at the end")

@@ -4,15 +4,18 @@ The trainer is deterministic for a fixed configuration and seed, so re-testing a
 intervention on the same seeds would repeat the same runs exactly. A re-test (the DAG
 still ranks a suggestive result first) therefore gets fresh seeds: independent evidence
 the DAG pools with the earlier experiment. An intervention gets at most MAX_TESTS tests.
+With stacking on, a candidate that cannot go on top of the confirmed interventions (same
+variable, exclusive rule) is passed over.
 """
 from __future__ import annotations
 
 from collections import Counter
 
 from causal_core.dag import DagResult
-from causal_core.loop.cycle import experiment_rows
+from causal_core.loop.cycle import base_env, experiment_rows
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
+from causal_core.loop.stack import confirmed_stack, conflict
 from causal_core.loop.state import CyclePlan
 
 MAX_TESTS = 2
@@ -28,12 +31,16 @@ def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> C
         return CyclePlan(cycle=n, intervention=params.first_intervention, why="given as first_intervention",
                          source="first_intervention")
     tested = Counter(r["intervention"] for r in experiment_rows(layout))
+    stack = confirmed_stack(layout) if params.stack_confirmed else {}
+    base = base_env(params)
     for c in dag.candidates or ([dag.next_intervention] if dag.next_intervention else []):
         k = tested[c.intervention]
-        if k >= MAX_TESTS:
+        if k >= MAX_TESTS or (stack and conflict(c.intervention, stack, base)):
             continue
         seeds = fresh_seeds(params.seeds, k) if k else None
         why = c.reason + (f"; test {k + 1} of it, on fresh seeds {seeds}" if k else "")
+        if stack:
+            why += f"; on top of the confirmed {', '.join(stack)}"
         return CyclePlan(cycle=n, intervention=c.intervention, why=why,
                          expected_effect_bpb=c.expected_effect_bpb, seeds=seeds)
     return None

@@ -87,10 +87,13 @@ def default_seeds(seeds: list[int] | None, n: int = N_SEEDS) -> list[int]:
 def final_config(sel: Selection, seeds: list[int], max_parallel: int | None = None) -> tuple[ExperimentConfig, str]:
     """(config, the condition that is the final configuration)."""
     data = sel.template.model_dump()
-    data.update(seeds=seeds, cycle=None, sequential=False)
+    # The selection's treatment/control already hold everything (a stacked finding's stack is
+    # part of the union of confirmed treatments); the template's stack would leak into the baseline.
+    data.update(seeds=seeds, cycle=None, sequential=False, stack={})
     if max_parallel:
         data["max_parallel"] = max_parallel
-    if sel.baseline_only:   # best measured = a control condition: run the template's control
+    if sel.baseline_only:   # best measured = a control condition: run it (stack included)
+        data["control"] = sel.control
         return ExperimentConfig.model_validate(data), "control"
     data.update(intervention=sel.findings[0].intervention, treatment=sel.treatment, control=sel.control)
     return ExperimentConfig.model_validate(data), "treatment"

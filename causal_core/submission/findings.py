@@ -168,7 +168,8 @@ def select(cycles: list[Cycle]) -> Selection:
     if best is None:
         raise AssembleError("no confirmed finding and no completed run to fall back on")
     m, c, cond = best
-    overrides = dict(getattr(c.config, cond))
+    stacked = {k: v for o in c.config.stack.values() for k, v in o.items()}
+    overrides = {**stacked, **getattr(c.config, cond)}       # what that condition actually ran
     template = c.config
     env = compat.effective_env({**template.base_env, **overrides}, template.trainer_path())
     conflicts = compat.check([(c.intervention, overrides)], env) if cond == "treatment" else []
@@ -177,7 +178,7 @@ def select(cycles: list[Cycle]) -> Selection:
     label = (f"engineering fallback: no confirmed finding; the best configuration the loop measured "
              f"(lowest mean val_bpb {m:.5f}: the {cond} condition of cycle {c.n}, `{c.intervention}`, "
              f"decision {c.analysis.decision}). Not a causal claim.")
-    control = dict(c.config.control) if cond == "treatment" else overrides
+    control = {**stacked, **c.config.control} if cond == "treatment" else overrides
     names = ([c.intervention] if cond == "treatment" else []) + switched_on(env, template.trainer_path())
     return Selection("engineering_fallback", label, [c], overrides, control, template, _order(names),
                      fallback_condition=cond)
