@@ -45,6 +45,7 @@ def cycle_loop(
     max_nulls_in_a_row: int = 3,
     max_cycles: int = 4,
     wall_clock_gate_s: float = TWO_DAYS_S,
+    max_runs: int = 0,
     dispatch: str = "local",
     max_parallel: int = 0,
     seed_retries: int = 1,
@@ -77,7 +78,8 @@ def cycle_loop(
             dag_path, n = cyc.dag, n + 1
             continue
         done = cyclelib.experiment_rows(layout)
-        reason = stop_reason([r["decision"] for r in done], time.time() - t0, params)
+        reason = stop_reason([r["decision"] for r in done], time.time() - t0, params,
+                             runs_trained=cyclelib.runs_trained(layout) if params.max_runs else 0)
         if reason:
             break
         plan = load_plan(cyc) or propose(n, params, load_dag_result(dag_path), layout)

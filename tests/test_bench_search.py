@@ -97,9 +97,15 @@ def test_optuna_methods_produce_valid_configs_and_start_from_the_baseline(traine
     assert raw == sorted(raw, reverse=True)                   # best so far never gets worse
 
 
-def test_loop_max_cycles_fits_the_budget():
-    from bench.search.methods import loop_max_cycles
-    assert loop_max_cycles(24, 3) == 4 and loop_max_cycles(48, 3) == 8 and loop_max_cycles(5, 3) == 1
+def test_the_loop_is_charged_for_the_runs_it_trained():
+    from bench.search.methods import trained
+    from causal_core.experiments.runner import RunResult
+
+    def run(source):
+        return RunResult(run_id="r", condition="control", seed=1, status="ok", val_bpb=1.0, score_source=source,
+                         stdout_path="o", stderr_path="e")
+    runs = [run("stdout:final_int8_zlib_roundtrip_exact"), run("reused:x-control-seed1:stdout:final"), run(None)]
+    assert trained(runs) == 2       # a failed run (no score) still cost a run; a reused one did not
 
 
 def test_cache_key_equates_the_loops_control_arm_with_the_baseline(tmp_path, trainer):

@@ -45,11 +45,19 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
     # Cycle 2's baseline runs that equal cycle 1's (same resolved trainer config and seed) are reused.
     from causal_core.experiments.config import ExperimentConfig
     from causal_core.run_key import config_key
+    # With stacking, cycle 2's control is cycle 1's treatment arm when cycle 1 confirmed its effect.
+    from causal_core.loop.cycle import runs_trained
+    from causal_core.loop.layout import LoopLayout
     c1, c2 = (ExperimentConfig.load(results / f"cycle_{n}" / "config.json") for n in (1, 2))
-    if config_key(c1.condition_env("control")) == config_key(c2.condition_env("control")):
+    arm = "treatment" if c2.stack else "control"
+    assert list(c2.stack) == (["ema"] if report["experiments"][0]["decision"] == "confirmed" else [])
+    reused = config_key(c1.condition_env(arm)) == config_key(c2.condition_env("control"))
+    if reused:
         for seed in c2.seeds:
             r = json.loads((results / "cycle_2" / "experiment" / "runs" / f"{c2.run_id('control', seed)}.result.json").read_text())
             assert r["score_source"].startswith("reused:") and r["status"] == "ok"
+    assert runs_trained(LoopLayout.at(results)) == 4 + (2 if reused else 4) + (
+        4 if (results / "cycle_1" / "replication" / "raw_runs.json").is_file() else 0)
     log = json.loads((results / "experiment_log.json").read_text())
     assert len(log) == 2 and len({e["entry_id"] for e in log}) == 2
     assert len(report["records_written"]) == 2

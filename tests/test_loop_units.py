@@ -25,6 +25,12 @@ def test_every_stop_rule(decisions, elapsed, params, expected):
     assert stop_reason(decisions, elapsed, _p(**params)) == expected
 
 
+def test_the_run_budget_counts_training_runs():
+    assert stop_reason(["null"], 0, _p(max_runs=9), runs_trained=8) is None
+    assert stop_reason(["null"], 0, _p(max_runs=9), runs_trained=9) == "run budget (9 training runs) spent"
+    assert stop_reason(["null"], 0, _p(), runs_trained=10**6) is None      # 0 = no limit
+
+
 def test_the_approver_can_stop():
     assert stop_reason([], 0, _p(), human_stop=True) == "stopped by the approver"
 

@@ -4,8 +4,11 @@
   (all OFF, enqueued, as an HPO user would do to have something to beat); one training run
   per trial at the repeat's search seed. Failed runs are told to Optuna as FAIL and still cost a run.
 - loop: the real `cycle_loop` flow (auto-approve, records as given, stop_on_confirmed=False,
-  max_nulls_in_a_row = max_cycles so only the budget stops it); its runs are counted from
-  its own raw_runs.json files (experiment + replication), in cycle order.
+  max_runs = the budget, the other stop rules out of reach, so only the budget stops it); its
+  runs are counted from its own raw_runs.json files (experiment + replication), in cycle order.
+  A run the loop served from an earlier cycle (same resolved config and seed: the next cycle's
+  control arm) trained nothing and is not charged; every Optuna trial is, duplicates included,
+  since Optuna would train it again.
 """
 from __future__ import annotations
 
@@ -45,24 +48,23 @@ def run_optuna(kind: str, budget: int, search_seed: int, sampler_seed: int, cach
     return history
 
 
-def loop_max_cycles(budget: int, n_seeds: int) -> int:
-    """Cycles that fit the budget without replication (2 runs per seed per cycle)."""
-    return max(1, budget // (2 * n_seeds))
-
-
 def run_loop(work: Path, data_path: Path, trainer_env: dict, seeds: list[int], budget: int,
              records: list[str], budget_s: float, max_parallel: int = 2) -> dict:
     from flows.cycle_loop import cycle_loop
 
-    max_cycles = loop_max_cycles(budget, len(seeds))
     t = time.perf_counter()
     report = cycle_loop(records=records, results_dir=str(work / "results"), records_out=str(work / "records"),
                         data_path=str(data_path), seeds=seeds, budget_s=budget_s, trainer_env=trainer_env,
-                        auto_approve=True, stop_on_confirmed=False, max_nulls_in_a_row=max_cycles,
-                        max_cycles=max_cycles, max_parallel=max_parallel, replicate=True,
+                        auto_approve=True, stop_on_confirmed=False, max_runs=budget, max_nulls_in_a_row=budget,
+                        max_cycles=budget, max_parallel=max_parallel, replicate=True,
                         run_diagnostics=False, assemble=False)
     return {"stop_reason": report.get("stop_reason"), "wall_s": round(time.perf_counter() - t, 1),
-            "max_cycles": max_cycles, "results_dir": str(work / "results")}
+            "max_runs": budget, "results_dir": str(work / "results")}
+
+
+def trained(runs) -> int:
+    """Runs that trained (a run served from an earlier cycle says `reused:` in its score source)."""
+    return sum(1 for r in runs if not (r.score_source or "").startswith("reused:"))
 
 
 def loop_history(results_dir: Path, cache: RunCache | None = None) -> list[dict]:
@@ -80,11 +82,11 @@ def loop_history(results_dir: Path, cache: RunCache | None = None) -> list[dict]
             continue
         a = load_stats(stats)
         raw = RawRuns.load(raw_p)
-        n_exp, n_rep = len(raw.runs), 0
+        n_exp, n_rep = trained(raw.runs), 0
         rep_p = d / "replication" / "raw_runs.json"
         rep_raw = RawRuns.load(rep_p) if rep_p.is_file() else None
         if rep_raw is not None:
-            n_rep = len(rep_raw.runs)
+            n_rep = trained(rep_raw.runs)
         if cache is not None:
             cache.ingest(raw.config, raw.runs, source="loop")
             if rep_raw is not None:
@@ -94,6 +96,7 @@ def loop_history(results_dir: Path, cache: RunCache | None = None) -> list[dict]
         cum += n_exp + n_rep
         cycles.append({"cycle": int(d.name.split("_")[1]), "intervention": a.intervention, "decision": a.decision,
                        "effect_bpb": a.effect_bpb, "p_adjusted": a.p_adjusted, "n_pairs": a.n_pairs,
-                       "runs": n_exp, "replication_runs": n_rep, "cum_runs": cum,
+                       "runs": n_exp, "reused_runs": len(raw.runs) - n_exp, "replication_runs": n_rep,
+                       "cum_runs": cum, "stacked_on": list(raw.config.stack),
                        "refutation_downgraded": bool(refutation and refutation.get("downgraded"))})
     return cycles

@@ -144,6 +144,15 @@ def experiment_rows(layout: LoopLayout) -> list[dict]:
     return rows
 
 
+def runs_trained(layout: LoopLayout) -> int:
+    """Training runs the loop made in its cycles (experiment and replication); runs served
+    from an earlier cycle (reuse_runs) trained nothing and do not count."""
+    n = 0
+    for p in layout.root.glob("cycle_*/*/raw_runs.json"):
+        n += sum(1 for r in RawRuns.load(p).runs if not (r.score_source or "").startswith("reused:"))
+    return n
+
+
 def _r(v, nd=5):
     return None if v is None else round(float(v), nd)
 

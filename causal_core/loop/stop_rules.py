@@ -5,11 +5,12 @@ from causal_core.loop.params import LoopParams
 
 
 def stop_reason(decisions: list[str], elapsed_s: float, params: LoopParams,
-                human_stop: bool = False) -> str | None:
+                human_stop: bool = False, runs_trained: int = 0) -> str | None:
     """Why the loop should stop now, or None to go on.
 
     `decisions` are the gate's decisions of the finished cycles in order
-    ("confirmed", "suggestive", "null", "failed").
+    ("confirmed", "suggestive", "null", "failed"); `runs_trained` counts the training runs
+    the loop made (reused runs excluded).
     """
     if human_stop:
         return "stopped by the approver"
@@ -24,6 +25,8 @@ def stop_reason(decisions: list[str], elapsed_s: float, params: LoopParams,
         return f"{streak} nulls in a row"
     if len(decisions) >= params.max_cycles:
         return f"{params.max_cycles} cycles done"
+    if params.max_runs and runs_trained >= params.max_runs:
+        return f"run budget ({params.max_runs} training runs) spent"
     if elapsed_s >= params.wall_clock_gate_s:
         return f"wall-clock gate ({params.wall_clock_gate_s:.0f} s) reached"
     return None
