@@ -26,7 +26,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.search import metrics, space  # noqa: E402
 
-METHODS = ("loop", "tpe", "random")
+# loop_norep: the same loop with replicate=False (placebo and leave-one-seed-out still run). Every
+# method's claims get the held-out check below for free, so this shows what the loop's own
+# replication costs it in runs.
+LOOPS = {"loop": True, "loop_norep": False}
+METHODS = (*LOOPS, "tpe", "random")
 CHECKPOINTS = (12, 24, 48)
 RECORDS = ROOT.parent / "shared" / "parameter-golf-records"
 
@@ -65,16 +69,19 @@ def run_repeat(r: int, args, work: Path, data: Path, trainer_env: dict, base_env
     cache = RunCache(work / "cache", base_env, budget_s=args.run_budget_s)
     out = {"repeat": r, "seeds": seeds, "timing_s": {}}
 
-    # 1. The loop, as the real flow.
-    t = time.perf_counter()
-    loop_dir = work / f"repeat_{r}" / "loop"
-    out["loop_run"] = run_loop(loop_dir, data, trainer_env, seeds["loop"], args.budget, records, args.run_budget_s)
-    cycles = loop_history(Path(out["loop_run"]["results_dir"]), cache)
-    out["loop_cycles"] = cycles
-    out["timing_s"]["loop"] = round(time.perf_counter() - t, 1)
-    print(f"[repeat {r}] loop: {len(cycles)} cycles, {cycles[-1]['cum_runs'] if cycles else 0} runs, "
-          f"{out['timing_s']['loop']:.0f} s; " + ", ".join(f"{c['intervention']}={c['decision']}" for c in cycles),
-          flush=True)
+    # 1. The loop, as the real flow: with replication (its default) and without.
+    cycles = {}
+    for k, replicate in LOOPS.items():
+        t = time.perf_counter()
+        loop_dir = work / f"repeat_{r}" / k
+        out[f"{k}_run"] = run_loop(loop_dir, data, trainer_env, seeds["loop"], args.budget, records,
+                                   args.run_budget_s, replicate=replicate)
+        cycles[k] = loop_history(Path(out[f"{k}_run"]["results_dir"]), cache)
+        out[f"{k}_cycles"] = cycles[k]
+        out["timing_s"][k] = round(time.perf_counter() - t, 1)
+        print(f"[repeat {r}] {k}: {len(cycles[k])} cycles, {cycles[k][-1]['cum_runs'] if cycles[k] else 0} runs, "
+              f"{out['timing_s'][k]:.0f} s; " + ", ".join(f"{c['intervention']}={c['decision']}" for c in cycles[k]),
+              flush=True)
 
     # 2. TPE and random search side by side (one trial at a time each).
     t = time.perf_counter()
@@ -86,7 +93,7 @@ def run_repeat(r: int, args, work: Path, data: Path, trainer_env: dict, base_env
     print(f"[repeat {r}] tpe/random: {out['timing_s']['tpe_random']:.0f} s", flush=True)
 
     # 3. Claims after every n runs, and the held-out check of every distinct claim.
-    claims = {"loop": metrics.loop_claims(cycles, args.budget, order=space.SWITCHES)}
+    claims = {k: metrics.loop_claims(cycles[k], args.budget, order=space.SWITCHES) for k in LOOPS}
     raw_best = {}
     for k in ("tpe", "random"):
         claims[k], raw_best[k] = metrics.search_claims(hist[k], args.budget)
@@ -123,6 +130,7 @@ def run_repeat(r: int, args, work: Path, data: Path, trainer_env: dict, base_env
         out["methods"][k] = m
     tpe_final = out["methods"]["tpe"]["confirmed_curve"][-1]
     out["loop_runs_to_tpe_final"] = metrics.runs_to_reach(out["methods"]["loop"]["confirmed_curve"], tpe_final)
+    out["loop_norep_runs_to_tpe_final"] = metrics.runs_to_reach(out["methods"]["loop_norep"]["confirmed_curve"], tpe_final)
     out["cache"] = cache.stats()
     print(f"[repeat {r}] held-out check of {len(distinct)} claims: {out['timing_s']['heldout']:.0f} s; "
           f"cache {out['cache']}", flush=True)
@@ -150,19 +158,21 @@ def summarize(reps: list[dict], args) -> dict:
         s["methods"][k] = m
     s["baseline_heldout"] = metrics.summary([rep["heldout_baseline"]["mean"] for rep in reps])
     half, full = str(max(1, args.budget // 2)), str(args.budget)
-    loop_half = s["methods"]["loop"][half]["confirmed"]["mean"]
     tpe_full = s["methods"]["tpe"][full]["confirmed"]["mean"]
-    fd_loop = s["methods"]["loop"][full]["false_discoveries"]
     fd_tpe = s["methods"]["tpe"][full]["false_discoveries"]
-    per_rep = [rep["loop_runs_to_tpe_final"] for rep in reps]
-    s["target"] = {
-        "definition": f"loop's confirmed val_bpb after {half} runs <= TPE's after {full} runs (mean over repeats), "
-                      f"and loop false discoveries <= TPE's",
-        "loop_at_half": loop_half, "tpe_at_full": tpe_full, "fd_loop": fd_loop, "fd_tpe": fd_tpe,
-        "loop_runs_to_tpe_final_per_repeat": per_rep,
-        "met": (loop_half is not None and tpe_full is not None and loop_half <= tpe_full + 1e-12 and fd_loop <= fd_tpe),
-        "met_every_repeat": all(x is not None and x <= int(half) for x in per_rep) and fd_loop <= fd_tpe,
-    }
+    s["target"] = {}
+    for k in LOOPS:
+        loop_half = s["methods"][k][half]["confirmed"]["mean"]
+        fd_loop = s["methods"][k][full]["false_discoveries"]
+        per_rep = [rep[f"{k}_runs_to_tpe_final"] for rep in reps]
+        s["target"][k] = {
+            "definition": f"{k}'s confirmed val_bpb after {half} runs <= TPE's after {full} runs (mean over repeats), "
+                          f"and {k} false discoveries <= TPE's",
+            "loop_at_half": loop_half, "tpe_at_full": tpe_full, "fd_loop": fd_loop, "fd_tpe": fd_tpe,
+            "loop_runs_to_tpe_final_per_repeat": per_rep,
+            "met": (loop_half is not None and tpe_full is not None and loop_half <= tpe_full + 1e-12 and fd_loop <= fd_tpe),
+            "met_every_repeat": all(x is not None and x <= int(half) for x in per_rep) and fd_loop <= fd_tpe,
+        }
     return s
 
 
@@ -189,11 +199,11 @@ def table(summary: dict, reps: list[dict], args) -> str:
     b = summary["baseline_heldout"]
     lines.append("")
     lines.append(f"held-out baseline val_bpb: {_f(b['mean'])} ± {_f(b['sd'])} over {b['n']} repeats")
-    t = summary["target"]
-    lines.append(f"target ({t['definition']}): loop@half {_f(t['loop_at_half'])} vs TPE@full {_f(t['tpe_at_full'])}; "
-                 f"false discoveries loop {t['fd_loop']} vs TPE {t['fd_tpe']}; loop runs to TPE's final per repeat "
-                 f"{t['loop_runs_to_tpe_final_per_repeat']} -> {'MET' if t['met'] else 'NOT MET'}"
-                 f" (every repeat: {'yes' if t['met_every_repeat'] else 'no'})")
+    for k, t in summary["target"].items():
+        lines.append(f"target ({t['definition']}): {k}@half {_f(t['loop_at_half'])} vs TPE@full {_f(t['tpe_at_full'])}; "
+                     f"false discoveries {k} {t['fd_loop']} vs TPE {t['fd_tpe']}; {k} runs to TPE's final per repeat "
+                     f"{t['loop_runs_to_tpe_final_per_repeat']} -> {'MET' if t['met'] else 'NOT MET'}"
+                     f" (every repeat: {'yes' if t['met_every_repeat'] else 'no'})")
     return "\n".join(lines)
 
 
@@ -203,7 +213,7 @@ def plot(reps: list[dict], args, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    colors = {"loop": "tab:red", "tpe": "tab:blue", "random": "tab:gray"}
+    colors = {"loop": "tab:red", "loop_norep": "tab:orange", "tpe": "tab:blue", "random": "tab:gray"}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     x = np.arange(1, args.budget + 1)
     for k in METHODS:
@@ -211,7 +221,7 @@ def plot(reps: list[dict], args, path: Path) -> None:
         conf = np.array([np.array(rep["methods"][k]["confirmed_curve"]) - rep["heldout_baseline"]["mean"] for rep in reps])
         axes[0].step(x, conf.mean(0), where="post", color=colors[k], label=k)
         axes[0].fill_between(x, conf.min(0), conf.max(0), step="post", color=colors[k], alpha=0.15)
-        if k != "loop":
+        if k not in LOOPS:
             raw = np.array([[np.nan if v is None else v - rep["history"][k][0]["val_bpb"]
                              for v in rep["methods"][k]["raw_best_curve"]] for rep in reps], float)
             axes[1].step(x, np.nanmean(raw, 0), where="post", color=colors[k], label=f"{k}: search-time best (1 seed)")

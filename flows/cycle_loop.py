@@ -18,6 +18,7 @@ from causal_core.loop.discovery import load_dag_result
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import TWO_DAYS_S, LoopParams, validate_params
 from causal_core.loop.proposal import propose
+from causal_core.loop.run_reuse import runs_to_train
 from causal_core.loop.stack import stack_for
 from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
 from causal_core.loop.stop_rules import stop_reason
@@ -98,11 +99,16 @@ def cycle_loop(
             log.warning("cycle %d: %s", n, unstacked)
         cfg = cyclelib.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s, stack)
         index = layout.run_index if params.reuse_runs else None
+        left = cyclelib.runs_left(layout, params)
+        if left is not None and (need := runs_to_train(cfg, cyclelib.seed_jobs(cfg), cyc.experiment_dir, index)) > left:
+            reason = f"run budget: cycle {n} would train {need} runs, {left} of {params.max_runs} left"
+            break
         runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, diags.offer)
         raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)
         if cyclelib.needs_refutation(cyc, analysis):
             rep_cfg = rep_runs = None
-            if cyclelib.replication_allowed(params, time.time() - t0, runs, 2 * len(cfg.seeds)):
+            if cyclelib.replication_allowed(params, time.time() - t0, runs, 2 * len(cfg.seeds),
+                                            cyclelib.runs_left(layout, params)):
                 rep_cfg = cyclelib.replication_config(cyc, cfg)
                 rep_runs = _run_seeds(cyc.n, rep_cfg, cyc.replication_config, cyc.replication_dir, params, index)
             analysis, _ = cyclelib.refute_step(cyc, analysis, rep_cfg, rep_runs)

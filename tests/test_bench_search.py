@@ -190,15 +190,17 @@ def test_summary_table_and_plot_from_synthetic_repeats(tmp_path):
                     "runs_to_target": metrics.runs_to_reach(curve, 1.99), "checkpoints": cps}
         reps.append({"heldout_baseline": {"mean": 2.0},
                      "history": {k: [{"val_bpb": 2.0}] for k in ("tpe", "random")},
-                     "methods": {"loop": m(loop_v, 6), "tpe": m(tpe_v, 10), "random": m(2.0, 12)},
-                     "loop_runs_to_tpe_final": 6})
+                     "methods": {"loop": m(loop_v, 6), "loop_norep": m(2.0, 12), "tpe": m(tpe_v, 10),
+                                 "random": m(2.0, 12)},
+                     "loop_runs_to_tpe_final": 6, "loop_norep_runs_to_tpe_final": None})
     s = bs.summarize(reps, args)
     assert s["checkpoints"] == [6, 12]
     assert s["methods"]["loop"]["6"]["confirmed"]["mean"] == pytest.approx(1.975)
     assert s["methods"]["loop"]["runs_to_target"]["per_repeat"] == [6, 6]
     assert s["methods"]["tpe"]["runs_to_target"]["per_repeat"] == [10, None]
-    assert s["target"]["met"] and s["target"]["met_every_repeat"]
+    assert s["target"]["loop"]["met"] and s["target"]["loop"]["met_every_repeat"]
+    assert not s["target"]["loop_norep"]["met"]
     text = bs.table(s, reps, args)
-    assert "| loop |" in text and "MET" in text
+    assert "| loop |" in text and "| loop_norep |" in text and "-> MET" in text and "-> NOT MET" in text
     bs.plot(reps, args, tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 1000

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,18 @@ def test_bad_flow_parameters_are_refused_before_any_work(prefect_api, tiny_data_
                            capture_output=True, text=True, env={**os.environ, **prefect_api.env})
         assert r.returncode == 2, r.stderr
         assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_run_budget_is_never_overspent(prefect_api, tiny_data_dir, tmp_path):
+    """max_runs=5 with 2 seeds: cycle 1 trains 4 runs; a replication (4 more) does not fit, and
+    cycle 2 would train 2 (its control arm is reused), so the loop stops before it."""
+    from causal_core.loop.cycle import runs_trained
+    from causal_core.loop.layout import LoopLayout
+    from flows.cycle_loop import cycle_loop
+
+    report = cycle_loop(**loop_params(tmp_path, tiny_data_dir, max_cycles=4, stop_on_confirmed=False, max_runs=5))
+    # 2 runs for a new switch (control reused), 4 for a re-test of ema on fresh seeds
+    assert re.fullmatch(r"run budget: cycle 2 would train [24] runs, 1 of 5 left", report["stop_reason"])
+    results = tmp_path / "results"
+    assert runs_trained(LoopLayout.at(results)) == 4 and len(report["experiments"]) == 1
+    assert not (results / "cycle_1" / "replication").exists()

@@ -49,14 +49,14 @@ def run_optuna(kind: str, budget: int, search_seed: int, sampler_seed: int, cach
 
 
 def run_loop(work: Path, data_path: Path, trainer_env: dict, seeds: list[int], budget: int,
-             records: list[str], budget_s: float, max_parallel: int = 2) -> dict:
+             records: list[str], budget_s: float, max_parallel: int = 2, replicate: bool = True) -> dict:
     from flows.cycle_loop import cycle_loop
 
     t = time.perf_counter()
     report = cycle_loop(records=records, results_dir=str(work / "results"), records_out=str(work / "records"),
                         data_path=str(data_path), seeds=seeds, budget_s=budget_s, trainer_env=trainer_env,
                         auto_approve=True, stop_on_confirmed=False, max_runs=budget, max_nulls_in_a_row=budget,
-                        max_cycles=budget, max_parallel=max_parallel, replicate=True,
+                        max_cycles=budget, max_parallel=max_parallel, replicate=replicate,
                         run_diagnostics=False, assemble=False)
     return {"stop_reason": report.get("stop_reason"), "wall_s": round(time.perf_counter() - t, 1),
             "max_runs": budget, "results_dir": str(work / "results")}

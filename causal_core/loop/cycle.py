@@ -89,9 +89,10 @@ def replication_config(cyc: CycleLayout, cfg: ExperimentConfig) -> ExperimentCon
     return rep
 
 
-def replication_allowed(params: LoopParams, elapsed_s: float, runs: list[RunResult], n_runs: int) -> bool:
-    """Replicate only when the wall-clock gate leaves room for the extra runs."""
-    if not params.replicate:
+def replication_allowed(params: LoopParams, elapsed_s: float, runs: list[RunResult], n_runs: int,
+                        runs_left: int | None = None) -> bool:
+    """Replicate only when the wall-clock gate (and the run budget, if any) leaves room for the extra runs."""
+    if not params.replicate or (runs_left is not None and n_runs > runs_left):
         return False
     longest = max((r.elapsed_s for r in runs), default=params.budget_s)
     waves = -(-n_runs // max(1, params.max_parallel or os.cpu_count() or 1))
@@ -142,6 +143,11 @@ def experiment_rows(layout: LoopLayout) -> list[dict]:
             "p": _r(a.p_adjusted, 4), "n_pairs": a.n_pairs, "decision": a.decision,
         })
     return rows
+
+
+def runs_left(layout: LoopLayout, params: LoopParams) -> int | None:
+    """Training runs left in the `max_runs` budget, or None without one."""
+    return params.max_runs - runs_trained(layout) if params.max_runs else None
 
 
 def runs_trained(layout: LoopLayout) -> int:

@@ -28,7 +28,7 @@ class LoopParams(BaseModel):
     max_nulls_in_a_row: int = Field(3, ge=1)
     max_cycles: int = Field(4, ge=1)
     wall_clock_gate_s: float = Field(TWO_DAYS_S, gt=0, description="stop starting cycles after this long")
-    max_runs: int = Field(0, ge=0, description="stop starting cycles once this many training runs were made (0 = no limit)")
+    max_runs: int = Field(0, ge=0, description="a budget of training runs: no cycle or replication starts that would exceed it (0 = no limit)")
     dispatch: Literal["local", "work-pool"] = Field("local", description="run seeds in this process or on a work pool")
     max_parallel: int = Field(0, ge=0, description="seed runs at once (0 = cores / trainer threads)")
     seed_retries: int = Field(1, ge=0, description="re-runs of a crashed seed before it counts as failed")

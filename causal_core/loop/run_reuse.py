@@ -55,3 +55,19 @@ def run_or_reuse(cfg: ExperimentConfig, condition: str, seed: int, out_dir: Path
             entries.setdefault(key, str(result_path))
             atomic_write_json(index, entries)
     return result
+
+
+def runs_to_train(cfg: ExperimentConfig, jobs: list[tuple[str, int]], out_dir: Path, index: Path | None) -> int:
+    """How many of `jobs` (condition, seed) would train: neither finished already in out_dir
+    nor served from the index."""
+    out_dir = Path(out_dir).resolve()
+    entries = json.loads(index.read_text()) if index is not None and index.is_file() else {}
+    n = 0
+    for condition, seed in jobs:
+        if _load(out_dir / "runs" / f"{cfg.run_id(condition, seed)}.result.json") is not None:
+            continue
+        earlier = entries.get(_key(cfg, condition, seed) or "")
+        if earlier and _load(Path(earlier)) is not None:
+            continue
+        n += 1
+    return n
