@@ -49,7 +49,9 @@ def small_trainer_env(data_dir: Path) -> dict:
 
 
 def repeat_seeds(r: int, n_loop: int, n_eval: int) -> dict:
-    b = 1000 * (r + 1)
+    # 10000 apart: the loop's re-tests add 1000 per earlier test (loop/proposal.py), and with
+    # repeats 1000 apart a re-test in repeat r ran repeat r+1's seeds.
+    b = 10000 * (r + 1)
     return {"base": b, "loop": [b + 1 + i for i in range(n_loop)],          # replication: the next n_loop
             "search": b + 1, "eval": [b + 101 + i for i in range(n_eval)]}
 

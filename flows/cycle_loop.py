@@ -18,7 +18,6 @@ from causal_core.loop.discovery import load_dag_result
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import TWO_DAYS_S, LoopParams, validate_params
 from causal_core.loop.proposal import propose
-from causal_core.loop.run_reuse import runs_to_train
 from causal_core.loop.stack import stack_for
 from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
 from causal_core.loop.stop_rules import stop_reason
@@ -99,9 +98,8 @@ def cycle_loop(
             log.warning("cycle %d: %s", n, unstacked)
         cfg = cyclelib.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s, stack)
         index = layout.run_index if params.reuse_runs else None
-        left = cyclelib.runs_left(layout, params)
-        if left is not None and (need := runs_to_train(cfg, cyclelib.seed_jobs(cfg), cyc.experiment_dir, index)) > left:
-            reason = f"run budget: cycle {n} would train {need} runs, {left} of {params.max_runs} left"
+        reason = cyclelib.over_run_budget(layout, params, cyc, cfg, index)
+        if reason:
             break
         runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, diags.offer)
         raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)

@@ -14,6 +14,7 @@ from causal_core.experiments.runner import RawRuns, RunResult, log_entry, summar
 from causal_core.experiments.stats import Analysis, analyze, load_stats, write_stats
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
+from causal_core.loop.run_reuse import runs_to_train
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAINER = REPO_ROOT / "train_gpt_mlx.py"
@@ -148,6 +149,16 @@ def experiment_rows(layout: LoopLayout) -> list[dict]:
 def runs_left(layout: LoopLayout, params: LoopParams) -> int | None:
     """Training runs left in the `max_runs` budget, or None without one."""
     return params.max_runs - runs_trained(layout) if params.max_runs else None
+
+
+def over_run_budget(layout: LoopLayout, params: LoopParams, cyc: CycleLayout, cfg: ExperimentConfig,
+                    index: Path | None) -> str | None:
+    """The stop reason when the cycle would train past `max_runs` (runs the index serves are free)."""
+    left = runs_left(layout, params)
+    if left is None:
+        return None
+    need = runs_to_train(cfg, seed_jobs(cfg), cyc.experiment_dir, index)
+    return f"run budget: cycle {cyc.n} would train {need} runs, {left} of {params.max_runs} left" if need > left else None
 
 
 def runs_trained(layout: LoopLayout) -> int:
