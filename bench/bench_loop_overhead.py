@@ -45,6 +45,7 @@ def main() -> int:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from causal_core.data.prepare import ensure_embedded_default, prepare_embedded
+    from causal_core.experiments.runner import RunResult
     from deployments.local_server import start_local_server
     from flows.cycle_loop import cycle_loop
     from tests.loop_helpers import tiny_trainer_env
@@ -81,13 +82,12 @@ def main() -> int:
     intervals = []     # every training subprocess: experiment, replication and submission seeds
     results = work / "results"
     for p in results.glob("**/runs/*.result.json"):
-        r = json.loads(p.read_text())
-        reused = p.parent.parent / "reused.json"     # the submission's copies of loop runs
-        if str(r.get("score_source") or "").startswith("reused:") or (
-                reused.is_file() and r["run_id"] in json.loads(reused.read_text())):
+        r = RunResult.model_validate_json(p.read_text())
+        copies = p.parent.parent / "reused.json"     # the submission's copies of loop runs
+        if r.reused or (copies.is_file() and r.run_id in json.loads(copies.read_text())):
             continue    # a reused run trained nothing in this loop
         end = p.stat().st_mtime
-        intervals.append((end - r["elapsed_s"], end))
+        intervals.append((end - r.elapsed_s, end))
     training = union_seconds(intervals)
     rest = wall - training
     # our own steps (discovery, diagnostics, analysis, DAG, publishing) where no training ran

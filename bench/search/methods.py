@@ -63,8 +63,8 @@ def run_loop(work: Path, data_path: Path, trainer_env: dict, seeds: list[int], b
 
 
 def trained(runs) -> int:
-    """Runs that trained (a run served from an earlier cycle says `reused:` in its score source)."""
-    return sum(1 for r in runs if not (r.score_source or "").startswith("reused:"))
+    """Runs that trained (not served from an earlier cycle)."""
+    return sum(1 for r in runs if not r.reused)
 
 
 def loop_history(results_dir: Path, cache: RunCache | None = None) -> list[dict]:

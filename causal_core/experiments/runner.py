@@ -38,6 +38,9 @@ _TRAIN = re.compile(r"step:(\d+)/\d+ train_loss:([-+\d.eE]+)(?:.*?train_time:([\
 _VAL = re.compile(r"step:(\d+)/\d+ val_loss:[-+\d.eE]+ val_bpb:([-+\d.eE]+)(?:.*?train_time:([\d.]+)ms)?")
 
 
+REUSED_PREFIX = "reused:"     # score_source of a run served from an earlier one
+
+
 class RunResult(BaseModel):
     run_id: str
     condition: Literal["control", "treatment"]
@@ -63,6 +66,11 @@ class RunResult(BaseModel):
     @property
     def complete(self) -> bool:
         return self.status == "ok" and self.val_bpb is not None
+
+    @property
+    def reused(self) -> bool:
+        """Served from an earlier run of the same resolved config and seed (loop/run_reuse.py): trained nothing."""
+        return (self.score_source or "").startswith(REUSED_PREFIX)
 
 
 class ConditionSummary(BaseModel):

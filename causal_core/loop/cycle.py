@@ -166,7 +166,7 @@ def runs_trained(layout: LoopLayout) -> int:
     from an earlier cycle (reuse_runs) trained nothing and do not count."""
     n = 0
     for p in layout.root.glob("cycle_*/*/raw_runs.json"):
-        n += sum(1 for r in RawRuns.load(p).runs if not (r.score_source or "").startswith("reused:"))
+        n += sum(1 for r in RawRuns.load(p).runs if not r.reused)
     return n
 
 

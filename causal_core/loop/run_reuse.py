@@ -13,7 +13,7 @@ from pathlib import Path
 
 from causal_core.atomic import atomic_write_json, file_lock
 from causal_core.experiments.config import ExperimentConfig
-from causal_core.experiments.runner import RunResult, run_one
+from causal_core.experiments.runner import REUSED_PREFIX, RunResult, run_one
 from causal_core.run_key import TRAINER, run_key
 
 
@@ -45,7 +45,7 @@ def run_or_reuse(cfg: ExperimentConfig, condition: str, seed: int, out_dir: Path
         earlier = json.loads(index.read_text()).get(key)
         if earlier and (orig := _load(Path(earlier))) is not None:
             reused = orig.model_copy(update={"run_id": cfg.run_id(condition, seed), "condition": condition,
-                                             "score_source": f"reused:{orig.run_id}:{orig.score_source}"})
+                                             "score_source": f"{REUSED_PREFIX}{orig.run_id}:{orig.score_source}"})
             atomic_write_json(result_path, reused.model_dump())
             return reused
     result = run_one(cfg, condition, seed, out_dir)

@@ -13,7 +13,7 @@ from typing import Any
 
 from causal_core import catalog
 from causal_core.experiments.config import ExperimentConfig, env_value
-from causal_core.loop.cycle import TRAINER
+from causal_core.loop.cycle import TRAINER, base_env
 from causal_core.loop.layout import LoopLayout
 
 
@@ -33,9 +33,9 @@ def confirmed_stack(layout: LoopLayout) -> dict[str, dict[str, Any]]:
     return out
 
 
-def conflict(intervention: str, stack: dict[str, dict[str, Any]], base_env: dict[str, Any],
+def conflict(intervention: str, stack: dict[str, dict[str, Any]], base: dict[str, Any],
              trainer=TRAINER) -> str | None:
-    """Why `intervention` cannot be tested on top of `stack` (over base_env, with the
+    """Why `intervention` cannot be tested on top of `stack` (over the base env, with the
     trainer's defaults and presets resolved), or None."""
     from causal_core.submission import compat
     if intervention in stack:
@@ -49,7 +49,7 @@ def conflict(intervention: str, stack: dict[str, dict[str, Any]], base_env: dict
     if all(k in stacked for k in e.treatment):
         return f"the stack already sets everything {intervention} changes"
     findings = [*stack.items(), (intervention, dict(e.treatment))]
-    env = compat.effective_env({**base_env, **{k: v for _, o in findings for k, v in o.items()}}, trainer)
+    env = compat.effective_env({**base, **{k: v for _, o in findings for k, v in o.items()}}, trainer)
     rules = compat.check(findings, env)
     return "; ".join(f"[{c.rule}] {c.message}" for c in rules) or None
 
@@ -68,7 +68,6 @@ def stack_for(intervention: str, layout: LoopLayout, params) -> tuple[dict[str, 
     say) is tested against the bare preset instead, and the reason is returned."""
     if not params.stack_confirmed:
         return {}, None
-    from causal_core.loop.cycle import base_env
     stack = confirmed_stack(layout)
     why = conflict(intervention, stack, base_env(params)) if stack else None
     return ({}, f"tested unstacked: {why}") if why else (stack, None)
