@@ -46,12 +46,12 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
     seeds = seeds or params.seeds
     n_runs = 2 * len(seeds)
     threads = threads_per_run(params, n_runs)
+    from_catalog(intervention)      # refuses an unknown or non-switchable name in its own words
     treatment, control = stacked_sides(intervention, stack or {})
-    cfg = from_catalog(intervention, seeds=seeds, budget_s=budget_s or params.budget_s, base_env=base_env(params),
-                       trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
-                       max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads))
-    cfg = cfg.model_copy(update={"stack": dict(stack or {}), "treatment": treatment, "control": control})
-    cfg = ExperimentConfig.model_validate(cfg.model_dump())     # re-validate: the stack must not be undone
+    cfg = ExperimentConfig(intervention=intervention, stack=dict(stack or {}), treatment=treatment, control=control,
+                           seeds=seeds, budget_s=budget_s or params.budget_s, base_env=base_env(params),
+                           trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
+                           max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads))
     cfg.save(cyc.config)
     return cfg
 
