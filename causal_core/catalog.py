@@ -23,6 +23,7 @@ class CatalogEntry(BaseModel):
     prior_sd_bpb: float = 0.01          # expert uncertainty on that change
     prior_source: str = ""
     parents: list[str] = Field(default_factory=list)   # expert parents (interventions or mediators)
+    group: str = ""                     # transfer group (GROUPS): interventions that scale alike across platforms
 
 
 def _e(name, description, treatment=None, control=None, **kw) -> CatalogEntry:
@@ -75,6 +76,25 @@ ENTRIES: list[CatalogEntry] = [
     _e("systems_speedup", "faster kernels or parallelism that buy more steps"),
     _e("data_loader", "changed training data order or sampling"),
 ]
+
+# ---- Transfer groups (owned by causal_core/dag/transfer_model.py). ------------------------
+# How an effect measured at one scale carries to another depends on what kind of change it
+# is: an evaluation trick scales with the eval context, an export change with the bytes
+# budget, a capacity change with the model size, a schedule change with the step count.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "evaluation": ("sliding_window_eval", "test_time_training"),
+    "quantization_export": ("qat", "low_bit_quant", "mixed_precision_quant", "fp16_embeddings", "gptq",
+                            "better_compression", "pruning"),
+    "capacity_architecture": ("more_layers", "wider_mlp", "depth_recurrence", "parallel_residuals", "unet_skips",
+                              "smeargate", "bigram_hash", "xsa", "partial_rope", "gated_attention", "qk_gain",
+                              "activation_change", "ortho_init", "value_residual", "ssm_hybrid"),
+    "optimizer_schedule": ("lr_tuning", "warmdown_schedule", "weight_decay", "muon_variant", "ema", "swa",
+                           "grad_clip", "batch_size_change", "alt_objective", "systems_speedup"),
+    "data_tokenizer": ("longer_train_seq", "larger_vocab", "tokenizer_transform", "data_loader"),
+}
+for _g, _names in GROUPS.items():
+    for _n in _names:
+        next(e for e in ENTRIES if e.name == _n).group = _g
 
 CATALOG: dict[str, CatalogEntry] = {e.name: e for e in ENTRIES}
 NAMES: tuple[str, ...] = tuple(CATALOG)
