@@ -130,6 +130,8 @@ def fit(pairs: list[Pair], seed: int = 0, n_iter: int = 3000, burn: int = 600) -
         if not (p.h100_sd > 0 and p.local_se > 0) or not all(map(math.isfinite, p[2:])):
             raise ValueError(f"{p.intervention}: needs finite means and positive standard deviations")
     rng = np.random.default_rng(seed)
+    if not pairs:
+        return _prior_only(groups, rng, n_iter - burn, seed)
     h = np.array([p.h100_mean for p in pairs])
     s2 = np.array([p.h100_sd for p in pairs]) ** 2
     l = np.array([p.local_mean for p in pairs])
@@ -181,6 +183,16 @@ def fit(pairs: list[Pair], seed: int = 0, n_iter: int = 3000, burn: int = 600) -
     return TransferPosterior(lam={g: out_lam[:, k] for k, g in enumerate(groups)}, sigma=out_sig, mu_s=out_mu,
                              tau_s=out_tau, theta={p.intervention: out_theta[:, j] for j, p in enumerate(pairs)},
                              local=local, pairs=list(pairs), seed=seed)
+
+
+def _prior_only(groups: list[str], rng: np.random.Generator, k: int, seed: int) -> TransferPosterior:
+    """No pair measured both ways: lambda_g is the prior predictive, sampled directly."""
+    w = np.exp(-0.5 * (TAU_GRID / TAU_PRIOR_SCALE) ** 2) * TAU_GRID
+    tau = TAU_GRID[rng.choice(TAU_GRID.size, size=k, p=w / w.sum())]
+    mu = MU_PRIOR[0] + MU_PRIOR[1] * rng.standard_normal(k)
+    lam = {g: mu + tau * rng.standard_normal(k) for g in groups}
+    sig = SIGMA_GRID[rng.integers(SIGMA_GRID.size, size=k)]
+    return TransferPosterior(lam=lam, sigma=sig, mu_s=mu, tau_s=tau, theta={}, local={}, pairs=[], seed=seed)
 
 
 def _draw(logp: np.ndarray, rng: np.random.Generator) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from statistics import fmean
 
 from causal_core.atomic import atomic_write_json, atomic_write_text, file_lock
+from causal_core.experiments.scale import trainer_scale
 
 TRACK = "track_causal_golf"
 
@@ -99,7 +100,8 @@ def write_experiment_record(raw_result_path: str | Path, records_dir: str | Path
         "control_val_bpb": fmean(a.control_bpb) if a.control_bpb else None,
         "platform": raw.platform,
         "interventions": [*raw.config.stack, raw.intervention],     # what the treatment arm ran
-        "causal_golf_experiment": to_outcome(a).model_copy(update={"stacked_on": list(raw.config.stack)}).model_dump(),
+        "causal_golf_experiment": to_outcome(a).model_copy(update={
+            "stacked_on": list(raw.config.stack), "scale": trainer_scale(raw.config.base_env)}).model_dump(),
     }
     # One writer per experiment at a time; files are replaced atomically.
     with file_lock(Path(records_dir) / ".causal_golf_records"):   # lock file outside the track folder
