@@ -179,5 +179,5 @@ def estimate_two_scales(enc: Encoding, level: float = LEVEL, local_scale: str | 
             local_source=local_source, lambda_mean=g.mean, lambda_low=g.low, lambda_high=g.high))
     fits = [TransferFit(scale=key, interventions=[p.intervention for p in pairs[key]],
                         groups=[GroupLambdaOut(**g.model_dump()) for g in p.groups.values()],
-                        mu=p.mu, tau=p.tau, sigma=p.sigma_mean) for key, p in posts.items()]
+                        mu=p.mu, tau=p.tau, omega=p.omega_mean) for key, p in posts.items()]
     return out, fits, local_scale

@@ -86,7 +86,7 @@ class TransferFit(BaseModel):
     groups: list[GroupLambdaOut] = Field(default_factory=list)
     mu: float
     tau: float
-    sigma: float
+    omega: float                      # spread of an intervention's own lambda around its group's
 
 
 class FciReport(BaseModel):

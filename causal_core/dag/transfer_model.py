@@ -1,18 +1,24 @@
 """Transfer model: how an effect measured at the records' 8xH100 scale shows at a local scale.
 
-    local effect of i = lambda_g * H100 effect of i + delta_i,   delta_i ~ N(0, sigma^2)
-    lambda_g ~ N(mu, tau^2) per catalog group g (catalog.GROUPS), partially pooled
-    mu ~ N(1, 1)            weak; centred on the 1:1 assumption, wide enough to allow 0 or 2
-    tau ~ half-normal(1)    on a grid; sigma log-uniform on a grid [1e-4, 0.2] bpb
+    local effect of i = lambda_i * H100 effect of i
+    lambda_i ~ N(lambda_g, omega^2)   the intervention's own coefficient around its group's
+    lambda_g ~ N(mu, tau^2)           per catalog group g (catalog.GROUPS), partially pooled
+    mu ~ N(1, 1)                      weak; centred on the 1:1 assumption, wide enough for 0 or 2
+    tau ~ half-normal(1), omega ~ half-normal(0.5), both on a grid
+
+The deviation from the group is multiplicative (lambda_i), not an additive noise in bpb: an
+additive noise would need a scale in bpb that differs by platform, and without local data it
+would make every intervention's predicted local effect equally uncertain, so the ranking
+would stop depending on the H100 evidence at all.
 
 Both sides are estimates (errors in variables): the H100 effect theta_i is latent, with the
 records' posterior N(h_i, s_i^2) as its prior, and the local measurement is
-l_i ~ N(lambda_g theta_i + delta_i, se_i^2). A ratio l_i / h_i would be unstable whenever h_i
-is near zero; the joint model just learns little about lambda_g from such an intervention.
+l_i ~ N(lambda_i theta_i, se_i^2). A ratio l_i / h_i would be unstable whenever h_i is near
+zero; the joint model just learns little about lambda_g from such an intervention.
 
-Fit: Gibbs sampling over (theta, lambda, mu, tau, sigma). Every conditional is exact: theta_i
-and lambda_g are Gaussian given the rest (the model is bilinear), mu is Gaussian, tau and
-sigma are drawn from their conditionals evaluated on a grid. Why Gibbs rather than a grid
+Fit: Gibbs sampling over (theta, lambda_i, lambda_g, mu, tau, omega). Every conditional is
+exact: theta_i, lambda_i and lambda_g are Gaussian given the rest (the model is bilinear), mu
+is Gaussian, tau and omega are drawn from their conditionals evaluated on a grid. Why Gibbs rather than a grid
 over tau with a Laplace step: the bilinear term lambda*theta makes the posterior non-Gaussian
 exactly where it matters (a group whose H100 effects are small), and a few thousand sweeps
 over at most dozens of interventions take well under a second. Seeded: same input, same output.
@@ -34,7 +40,8 @@ from causal_core.catalog import GROUPS
 MU_PRIOR = (1.0, 1.0)              # mean, sd of mu
 TAU_GRID = np.geomspace(0.02, 3.0, 40)
 TAU_PRIOR_SCALE = 1.0              # half-normal
-SIGMA_GRID = np.geomspace(1e-4, 0.2, 48)
+OMEGA_GRID = np.geomspace(0.02, 3.0, 40)
+OMEGA_PRIOR_SCALE = 0.5            # half-normal
 LEVEL = 0.90
 
 
@@ -78,7 +85,7 @@ def _interval(x: np.ndarray, level: float) -> tuple[float, float]:
 @dataclass
 class TransferPosterior:
     lam: dict[str, np.ndarray]              # group -> lambda samples
-    sigma: np.ndarray                       # transfer-noise samples
+    omega: np.ndarray                       # spread of an intervention's own lambda_i around lambda_g
     mu_s: np.ndarray
     tau_s: np.ndarray
     theta: dict[str, np.ndarray]            # intervention -> H100-effect samples (those in the fit)
@@ -101,17 +108,17 @@ class TransferPosterior:
         return float(self.tau_s.mean())
 
     @property
-    def sigma_mean(self) -> float:
-        return float(self.sigma.mean())
+    def omega_mean(self) -> float:
+        return float(self.omega.mean())
 
     def predict(self, group: str, h100_mean: float, h100_sd: float, level: float = LEVEL,
                 extra_sd: float = 0.0) -> Prediction:
         """Predictive distribution of the local effect of an intervention NOT in the fit, from its
         H100 estimate; `extra_sd` adds measurement noise (to predict a measured value, not the truth)."""
-        lam = self.lam[group]
         rng = np.random.default_rng(self.seed + 17)
+        lam = self.lam[group] + self.omega * rng.standard_normal(self.omega.size)    # this intervention's own
         theta = h100_mean + h100_sd * rng.standard_normal(lam.size)
-        x = lam * theta + np.hypot(self.sigma, extra_sd) * rng.standard_normal(lam.size)
+        x = lam * theta + extra_sd * rng.standard_normal(lam.size)
         lo, hi = _interval(x, level)
         return Prediction(mean=float(x.mean()), sd=float(x.std()), low=lo, high=hi)
 
@@ -138,61 +145,52 @@ def fit(pairs: list[Pair], seed: int = 0, n_iter: int = 3000, burn: int = 600) -
     e2 = np.array([p.local_se for p in pairs]) ** 2
     gi = np.array([groups.index(p.group) for p in pairs], dtype=int)
     G, n = len(groups), len(pairs)
-    tau_logprior = -0.5 * (TAU_GRID / TAU_PRIOR_SCALE) ** 2 + np.log(TAU_GRID)   # half-normal on a log grid
-    lam = np.ones(G)
-    mu, tau, sig = MU_PRIOR[0], 0.5, float(np.median(np.sqrt(e2))) if n else 0.01
-    theta = h.copy()
-    keep = n_iter - burn
-    out_lam = np.empty((keep, G))
-    out_sig, out_mu, out_tau = np.empty(keep), np.empty(keep), np.empty(keep)
-    out_theta = np.empty((keep, n))
+    ng = np.bincount(gi, minlength=G)
+    tau_lp = _halfnormal_on_log_grid(TAU_GRID, TAU_PRIOR_SCALE)
+    om_lp = _halfnormal_on_log_grid(OMEGA_GRID, OMEGA_PRIOR_SCALE)
     m0, v0 = MU_PRIOR[0], MU_PRIOR[1] ** 2
+    lam_g, lam_i, theta = np.ones(G), np.ones(n), h.copy()
+    mu, tau, om = m0, 0.5, 0.3
+    keep = n_iter - burn
+    out_g, out_i, out_theta = np.empty((keep, G)), np.empty((keep, n)), np.empty((keep, n))
+    out_om, out_mu, out_tau = np.empty(keep), np.empty(keep), np.empty(keep)
     for it in range(n_iter):
-        v = e2 + sig ** 2
-        if n:
-            lg = lam[gi]
-            prec = 1 / s2 + lg ** 2 / v
-            theta = (h / s2 + lg * l / v) / prec + rng.standard_normal(n) / np.sqrt(prec)
-            a = np.bincount(gi, theta ** 2 / v, minlength=G)
-            b = np.bincount(gi, theta * l / v, minlength=G)
-        else:
-            a = b = np.zeros(G)
-        prec = 1 / tau ** 2 + a
-        lam = (mu / tau ** 2 + b) / prec + rng.standard_normal(G) / np.sqrt(prec)
+        prec = 1 / s2 + lam_i ** 2 / e2                       # theta_i | lambda_i
+        theta = (h / s2 + lam_i * l / e2) / prec + rng.standard_normal(n) / np.sqrt(prec)
+        prec = 1 / om ** 2 + theta ** 2 / e2                   # lambda_i | theta_i, lambda_g
+        lam_i = (lam_g[gi] / om ** 2 + theta * l / e2) / prec + rng.standard_normal(n) / np.sqrt(prec)
+        prec = 1 / tau ** 2 + ng / om ** 2                     # lambda_g | lambda_i, mu, tau
+        lam_g = (mu / tau ** 2 + np.bincount(gi, lam_i, minlength=G) / om ** 2) / prec \
+            + rng.standard_normal(G) / np.sqrt(prec)
         prec_mu = 1 / v0 + G / tau ** 2
-        mu = (m0 / v0 + lam.sum() / tau ** 2) / prec_mu + rng.standard_normal() / math.sqrt(prec_mu)
-        lp = tau_logprior - G * np.log(TAU_GRID) - 0.5 * ((lam - mu) ** 2).sum() / TAU_GRID ** 2
-        tau = TAU_GRID[_draw(lp, rng)]
-        if n:
-            r2 = (l - lam[gi] * theta) ** 2
-            vv = e2[None, :] + SIGMA_GRID[:, None] ** 2
-            lp = -0.5 * (np.log(vv) + r2[None, :] / vv).sum(axis=1)    # log-uniform prior: flat on the grid
-            sig = SIGMA_GRID[_draw(lp, rng)]
-        else:
-            sig = SIGMA_GRID[rng.integers(SIGMA_GRID.size)]
+        mu = (m0 / v0 + lam_g.sum() / tau ** 2) / prec_mu + rng.standard_normal() / math.sqrt(prec_mu)
+        tau = TAU_GRID[_draw(tau_lp - G * np.log(TAU_GRID) - 0.5 * ((lam_g - mu) ** 2).sum() / TAU_GRID ** 2, rng)]
+        d2 = ((lam_i - lam_g[gi]) ** 2).sum()
+        om = OMEGA_GRID[_draw(om_lp - n * np.log(OMEGA_GRID) - 0.5 * d2 / OMEGA_GRID ** 2, rng)]
         if it >= burn:
             k = it - burn
-            out_lam[k], out_sig[k], out_mu[k], out_tau[k] = lam, sig, mu, tau
-            out_theta[k] = theta
-    # the true local effect of a fitted pair: N(lambda theta, sigma^2) prior times its measurement
-    local = {}
-    for j, p in enumerate(pairs):
-        prior_m, prior_v = out_lam[:, gi[j]] * out_theta[:, j], out_sig ** 2
-        prec = 1 / prior_v + 1 / e2[j]
-        local[p.intervention] = (prior_m / prior_v + l[j] / e2[j]) / prec + rng.standard_normal(keep) / np.sqrt(prec)
-    return TransferPosterior(lam={g: out_lam[:, k] for k, g in enumerate(groups)}, sigma=out_sig, mu_s=out_mu,
+            out_g[k], out_i[k], out_theta[k] = lam_g, lam_i, theta
+            out_om[k], out_mu[k], out_tau[k] = om, mu, tau
+    return TransferPosterior(lam={g: out_g[:, k] for k, g in enumerate(groups)}, omega=out_om, mu_s=out_mu,
                              tau_s=out_tau, theta={p.intervention: out_theta[:, j] for j, p in enumerate(pairs)},
-                             local=local, pairs=list(pairs), seed=seed)
+                             local={p.intervention: out_i[:, j] * out_theta[:, j] for j, p in enumerate(pairs)},
+                             pairs=list(pairs), seed=seed)
+
+
+def _halfnormal_on_log_grid(grid: np.ndarray, scale: float) -> np.ndarray:
+    """log prior weights of a half-normal evaluated on a geometric grid (density x spacing ~ x)."""
+    return -0.5 * (grid / scale) ** 2 + np.log(grid)
 
 
 def _prior_only(groups: list[str], rng: np.random.Generator, k: int, seed: int) -> TransferPosterior:
     """No pair measured both ways: lambda_g is the prior predictive, sampled directly."""
-    w = np.exp(-0.5 * (TAU_GRID / TAU_PRIOR_SCALE) ** 2) * TAU_GRID
-    tau = TAU_GRID[rng.choice(TAU_GRID.size, size=k, p=w / w.sum())]
+    def draw(grid, scale):
+        w = np.exp(_halfnormal_on_log_grid(grid, scale))
+        return grid[rng.choice(grid.size, size=k, p=w / w.sum())]
+    tau, om = draw(TAU_GRID, TAU_PRIOR_SCALE), draw(OMEGA_GRID, OMEGA_PRIOR_SCALE)
     mu = MU_PRIOR[0] + MU_PRIOR[1] * rng.standard_normal(k)
     lam = {g: mu + tau * rng.standard_normal(k) for g in groups}
-    sig = SIGMA_GRID[rng.integers(SIGMA_GRID.size, size=k)]
-    return TransferPosterior(lam=lam, sigma=sig, mu_s=mu, tau_s=tau, theta={}, local={}, pairs=[], seed=seed)
+    return TransferPosterior(lam=lam, omega=om, mu_s=mu, tau_s=tau, theta={}, local={}, pairs=[], seed=seed)
 
 
 def _draw(logp: np.ndarray, rng: np.random.Generator) -> int:
