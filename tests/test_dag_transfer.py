@@ -104,3 +104,30 @@ def test_the_loop_starts_from_the_users_base(tmp_path):
     assert plan.intervention not in ("ema", "swa", "gptq") and "on top of ema" in plan.why
     stack, why = stack_for(plan.intervention, layout, params)
     assert stack == {"ema": dict(catalog.get("ema").treatment)} and why is None
+
+
+def test_confirmed_effects_state_their_predicted_h100_effect(tmp_path):
+    """The cycle artifact and the final report say, per confirmed effect, the predicted H100
+    effect with its interval, labelled a prediction."""
+    from causal_core.atomic import atomic_write_json
+    from causal_core.dag.h100_prediction import predict
+    from causal_core.experiments.stats import Analysis, write_stats
+    from causal_core.loop.cycle import cycle_markdown
+    from causal_core.loop.layout import LoopLayout
+    from causal_core.loop.params import LoopParams
+    from causal_core.loop.report import write_final_report
+
+    layout = LoopLayout.at(tmp_path)
+    dag = estimate_dag(InterventionsFile(), prior_only_ok=True)
+    cyc = layout.cycle(1)
+    atomic_write_json(cyc.dag, dag.model_dump(mode="json"))
+    a = Analysis(intervention="wider_mlp", n_pairs=3, decision="confirmed", effect_bpb=-0.02, ci_t=(-0.03, -0.01),
+                 control_bpb=[1.5, 1.5, 1.5], treatment_bpb=[1.48, 1.48, 1.48], seeds=[1, 2, 3])
+    write_stats(a, cyc.stats)
+    p = predict(dag, "wider_mlp", -0.02, (-0.03, -0.01))
+    assert p.low < p.mean < p.high < 0
+    md = cycle_markdown(1, a, "why", None, dag_path=cyc.dag)
+    assert "predicted H100 effect (a prediction" in md and f"{p.mean:+.4f}" in md and "interval" in md
+    assert "predicted H100" not in cycle_markdown(1, a.model_copy(update={"decision": "null"}), "why", None, dag_path=cyc.dag)
+    write_final_report(layout, LoopParams(records=[], results_dir=str(tmp_path)), "test", assemble=False)
+    assert "cycle 1 `wider_mlp`: predicted H100 effect (a prediction" in layout.final_report_md.read_text()

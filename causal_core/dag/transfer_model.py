@@ -196,3 +196,21 @@ def _prior_only(groups: list[str], rng: np.random.Generator, k: int, seed: int) 
 def _draw(logp: np.ndarray, rng: np.random.Generator) -> int:
     w = np.exp(logp - logp.max())
     return int(rng.choice(w.size, p=w / w.sum()))
+
+
+def h100_given_local(h100_mean: float, h100_sd: float, lam_mean: float, lam_sd: float, local: float,
+                     local_se: float, level: float = LEVEL, n: int = 20000, seed: int = 0) -> Prediction:
+    """The H100 effect predicted from one local measurement: prior N(h, s^2) from the DAG that
+    proposed the experiment, likelihood local ~ N(lambda theta, se^2), lambda ~ N(lam_mean, lam_sd^2).
+    Exact in theta given lambda (Gaussian); lambda is integrated by weighting prior draws with
+    the marginal likelihood N(local; lambda h, lambda^2 s^2 + se^2)."""
+    rng = np.random.default_rng(seed)
+    lam = lam_mean + lam_sd * rng.standard_normal(n)
+    v = lam ** 2 * h100_sd ** 2 + local_se ** 2
+    logw = -0.5 * (np.log(v) + (local - lam * h100_mean) ** 2 / v)
+    w = np.exp(logw - logw.max())
+    lam = lam[rng.choice(n, size=n, p=w / w.sum())]
+    prec = 1 / h100_sd ** 2 + lam ** 2 / local_se ** 2
+    theta = (h100_mean / h100_sd ** 2 + lam * local / local_se ** 2) / prec + rng.standard_normal(n) / np.sqrt(prec)
+    lo, hi = _interval(theta, level)
+    return Prediction(mean=float(theta.mean()), sd=float(theta.std()), low=lo, high=hi)
