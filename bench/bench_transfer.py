@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "bench_transfer")
     ap.add_argument("--seeds", type=int, default=3, help="paired seeds per switch and scale (default 3)")
-    ap.add_argument("--splits", type=int, default=200, help="random half splits (default 200)")
+    ap.add_argument("--splits", type=int, default=60, help="random half splits (default 60; ~1 s of fitting each)")
     ap.add_argument("--analyse-only", action="store_true", help="only re-analyse cached runs (trains nothing new)")
     args = ap.parse_args(argv)
     if args.seeds < 2 or args.splits < 1:
