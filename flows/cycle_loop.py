@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 
-from causal_core.experiments.runner import RunResult
+from causal_core.experiments.results import RunResult
 from causal_core.loop import cycle as cyclelib
 from causal_core.loop import diagnostics_step
 from causal_core.loop import report
