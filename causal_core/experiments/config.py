@@ -166,7 +166,9 @@ class ExperimentConfig(BaseModel):
         return f"{self.intervention}-{h}"
 
     def run_id(self, condition: str, seed: int) -> str:
-        return f"{self.experiment_id}-{condition}-seed{seed}"
+        # File names under runs/ are built from it: checked like every name taken from data.
+        from causal_core.safe_paths import safe_name
+        return safe_name(f"{self.experiment_id}-{condition}-seed{seed}", "run id")
 
     def resolved_workdir(self) -> Path:
         return Path(self.workdir or os.getcwd()).resolve()
