@@ -17,6 +17,7 @@ from typing import Literal, Union
 from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
 from causal_core import catalog
+from causal_core.env_policy import check_names
 
 # Strict types: a list or dict value is refused, not coerced to a string.
 EnvScalar = Union[StrictBool, StrictInt, StrictFloat, StrictStr]
@@ -30,6 +31,7 @@ DEFAULT_SEEDS = [1337, 42, 2025]
 
 
 def _check_env(d: dict, what: str) -> dict:
+    check_names(d)                  # no LD_PRELOAD, PYTHONPATH, ... (env_policy.py)
     for k, v in d.items():
         if not ENV_NAME.match(k):
             raise ValueError(f"{what}: env name {k!r} must match {ENV_NAME.pattern}")

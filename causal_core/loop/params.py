@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from causal_core import catalog
+from causal_core.env_policy import check_names
 
 TWO_DAYS_S = 2 * 24 * 3600
 
@@ -45,6 +46,12 @@ class LoopParams(BaseModel):
             raise ValueError("at least one seed is required (got none)")
         if len(set(v)) != len(v):
             raise ValueError(f"duplicate seeds in {v}")
+        return v
+
+    @field_validator("trainer_env")
+    @classmethod
+    def _env(cls, v: dict) -> dict:
+        check_names(v)      # no LD_PRELOAD, PYTHONPATH, ... (env_policy.py)
         return v
 
     @field_validator("budget_s", "approval_timeout_s")
