@@ -57,6 +57,25 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+class CorruptStateError(ValueError):
+    """A state file (a JSON list such as experiment_log.json) is not what it should be."""
+
+
+def check_json_list(path: str | os.PathLike) -> None:
+    """Refuse, before any work, a JSON-list state file that an append would fail on later:
+    a folder, a path under a file, or content that is not a JSON list."""
+    from causal_core.safe_paths import check_output_file
+    path = check_output_file(path, "experiment log")
+    if not path.exists():
+        return
+    try:
+        items = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorruptStateError(f"{path}: not valid JSON ({e}); fix or move it away") from None
+    if not isinstance(items, list):
+        raise CorruptStateError(f"{path}: expected a JSON list, found {type(items).__name__}")
+
+
 def locked_json_list_append(path: str | os.PathLike, entry: Any, key: str | None = None) -> bool:
     """Append `entry` to the JSON list in `path` under a lock, atomically.
 

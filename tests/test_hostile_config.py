@@ -62,3 +62,96 @@ def test_loop_trainer_env_refuses_ld_preload():
 def test_loop_cli_refuses_trainer_env_before_any_work(capsys):
     assert main(["loop", "--param", 'trainer_env={"PYTHONSTARTUP": "/tmp/x.py"}']) == 2
     assert "PYTHONSTARTUP" in one_line_error(capsys)
+
+
+# ---------------------------------------------------------------- refused before any work
+
+def raw_runs_file(tmp_path: Path, treatment=(2.49, 2.492, 2.491)) -> Path:
+    from causal_core.experiments.runner import RunResult, summarize
+    cfg = from_catalog("more_layers", seeds=[1, 2, 3])
+    runs = [RunResult(run_id=cfg.run_id(c, s), condition=c, seed=s, status="ok", val_bpb=v,
+                      stdout_path="x", stderr_path="y")
+            for c, vals in (("control", (2.5, 2.51, 2.505)), ("treatment", treatment)) for s, v in zip((1, 2, 3), vals)]
+    p = tmp_path / "exp" / "raw_runs.json"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(summarize(cfg, runs).model_dump_json())
+    return p
+
+
+@pytest.mark.parametrize("seeds", ["[1]", "[]", "[1,1]", "[-1,2]"])
+def test_loop_refuses_seeds_that_cannot_run(capsys, seeds):
+    assert main(["loop", "--param", f"seeds={seeds}"]) == 2
+    assert "seeds" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("seeds", ["1", "1,1", "-1,2"])
+def test_approve_refuses_seeds_before_contacting_the_server(capsys, seeds):
+    rc = main(["approve", "00000000-0000-0000-0000-000000000000", f"--seeds={seeds}"])
+    assert rc == 2 and "seeds" in one_line_error(capsys)
+
+
+def test_approval_schema_carries_the_seed_rule():
+    from flows.approval import ApprovalInput
+    seeds = ApprovalInput.model_json_schema()["properties"]["seeds"]["anyOf"][0]
+    assert seeds["minItems"] == 2 and seeds["uniqueItems"] is True and seeds["items"]["minimum"] == 0
+
+
+def test_a_corrupted_plan_is_refused_with_a_clear_line_and_a_bad_one_is_never_saved(tmp_path):
+    from causal_core.loop.layout import LoopLayout
+    from causal_core.loop.state import CyclePlan, PlanError, load_plan, save_plan
+    cyc = LoopLayout.at(tmp_path / "results").cycle(1)
+    cyc.dir.mkdir(parents=True)
+    plan = CyclePlan(cycle=1, intervention="ema", why="test")
+    with pytest.raises(PlanError, match="seeds"):
+        save_plan(cyc, plan.model_copy(update={"seeds": [1], "approved_by": "cli"}))
+    assert not (cyc.dir / "plan.json").exists()
+    (cyc.dir / "plan.json").write_text(json.dumps({**plan.model_dump(), "seeds": [1], "approved_by": "cli"}))
+    with pytest.raises(PlanError, match=r"plan\.json: seeds: at least 2 seeds.*delete it"):
+        load_plan(cyc)
+
+
+@pytest.mark.parametrize("opt, msg", [(["--alpha", "2"], "alpha"), (["--alpha", "0"], "alpha"),
+                                      (["--mde", "-1"], "MDE"), (["--mde", "nan"], "MDE"),
+                                      (["--bootstrap", "-5"], "bootstrap")])
+def test_analyze_refuses_options_out_of_range(tmp_path, capsys, opt, msg):
+    raw = raw_runs_file(tmp_path)
+    assert main(["analyze", str(raw), *opt]) == 2
+    assert msg in one_line_error(capsys)
+    assert not (raw.parent / "stats.json").exists()
+
+
+def test_analyze_refuses_nan_scores(tmp_path, capsys):
+    raw = raw_runs_file(tmp_path)
+    obj = json.loads(raw.read_text())
+    obj["runs"][1]["val_bpb"] = math.nan
+    raw.write_text(json.dumps(obj))                      # Python writes NaN, as a careless writer would
+    assert main(["analyze", str(raw), "--bootstrap", "0"]) == 2
+    assert "not a finite number" in one_line_error(capsys)
+    assert not (raw.parent / "stats.json").exists()
+
+
+def stub_config(tmp_path: Path, repo_root: Path) -> Path:
+    cfg = from_catalog("more_layers", trainer=STUB, workdir=str(repo_root), seeds=[1, 2],
+                       base_env={"ITERATIONS": 2}, budget_s=30)
+    return cfg.save(tmp_path / "c.json")
+
+
+@pytest.mark.parametrize("n", ["-1", "0"])
+def test_run_experiment_max_parallel_below_one_is_refused(tmp_path, repo_root, capsys, n):
+    rc = main(["run-experiment", str(stub_config(tmp_path, repo_root)), "--out", str(tmp_path / "o"),
+               "--max-parallel", n])
+    assert rc == 2 and "--max-parallel must be at least 1" in one_line_error(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("bad", ["folder", "corrupt", "object"])
+def test_a_bad_experiment_log_is_refused_before_the_first_run(tmp_path, repo_root, capsys, bad):
+    log = tmp_path / "log.json"
+    if bad == "folder":
+        log.mkdir()
+    else:
+        log.write_text('[{"entry_id": "x"' if bad == "corrupt" else '{"a": 1}')
+    rc = main(["run-experiment", str(stub_config(tmp_path, repo_root)), "--out", str(tmp_path / "o"),
+               "--experiment-log", str(log)])
+    assert rc == 2 and "log.json" in one_line_error(capsys)
+    assert not (tmp_path / "o").exists()         # no config.json, no run

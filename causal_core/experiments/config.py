@@ -30,6 +30,16 @@ PLACEHOLDERS = frozenset({"python", "trainer"})
 DEFAULT_SEEDS = [1337, 42, 2025]
 
 
+def check_seeds(v: list[int]) -> list[int]:
+    """The paired test's rule for seeds, shared by configs, loop parameters, approval answers
+    and cycle plans: at least 2, distinct, non-negative."""
+    if len(v) < 2:
+        raise ValueError(f"at least 2 seeds are needed for a paired test (got {v})")
+    if len(set(v)) != len(v) or any(s < 0 for s in v):
+        raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
+    return v
+
+
 def _check_env(d: dict, what: str) -> dict:
     check_names(d)                  # no LD_PRELOAD, PYTHONPATH, ... (env_policy.py)
     for k, v in d.items():
@@ -110,11 +120,7 @@ class ExperimentConfig(BaseModel):
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
-        if len(v) < 2:
-            raise ValueError("at least 2 seeds are needed for a paired test")
-        if len(set(v)) != len(v) or any(s < 0 for s in v):
-            raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
-        return v
+        return check_seeds(v)
 
     @field_validator("trainer_command")
     @classmethod
