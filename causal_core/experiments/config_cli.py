@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from causal_core.cli import CliError
 from causal_core.experiments.config import DEFAULT_SEEDS, first_error, from_catalog
+from causal_core.safe_paths import check_output_file
 from causal_core.trainer import DEFAULT_PRESET, TRAINER
 
 
@@ -48,6 +49,7 @@ def _scalar(v: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_file(args.out)
     base = {"PRESET": DEFAULT_PRESET}
     base.update({k: _scalar(v) for k, v in args.env})
     kw = dict(seeds=args.seeds, budget_s=args.budget_s, platform=args.platform, mde_bpb=args.mde,

@@ -21,12 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-from causal_core.atomic import atomic_write_json, atomic_write_text, locked_json_list_append
+from causal_core.atomic import atomic_write_json, atomic_write_text, check_json_list, locked_json_list_append
 from causal_core.experiments import results
 from causal_core.experiments.config import ExperimentConfig
 from causal_core.experiments.results import CONDITIONS, RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.sequential import run_sequential
 from causal_core.logparse import final_score
+from causal_core.safe_paths import check_output_dir
 
 STDERR_TAIL = 4000
 _BYTES_MODEL = re.compile(r"^serialized_model\w*:\s*(\d+) bytes", re.M)
@@ -216,6 +217,9 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log
     """All seeds (or the sequential design), then raw_runs.json and an experiment_log.json entry."""
     out_dir = Path(out_dir).resolve()
     config.check_runnable()                       # refuse before anything runs
+    log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
+    check_output_dir(out_dir)
+    check_json_list(log)                          # not after every seed has trained
     out_dir.mkdir(parents=True, exist_ok=True)
     config.save(out_dir / "config.json")
     if config.sequential:
@@ -224,6 +228,5 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log
         runs, stopped = run_pairs(config, list(config.seeds), out_dir, resume), None
     raw = summarize(config, runs, stopped)
     atomic_write_json(out_dir / "raw_runs.json", raw.model_dump(mode="json"))
-    log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
     locked_json_list_append(log, log_entry(raw, out_dir), key="entry_id")
     return raw

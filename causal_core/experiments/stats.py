@@ -107,9 +107,12 @@ def paired_stats(control: np.ndarray, treatment: np.ndarray, n_boot: int = 9999,
 def analyze(raw_runs, *, mde: float | None = None, alpha: float | None = None, n_boot: int = 9999,
             seed: int = 0) -> Analysis:
     """Analysis of one experiment as a family of one (use `holm` to adjust across a cycle)."""
+    from causal_core.experiments.analysis_inputs import check_options, check_scores
+    check_options(mde, alpha, n_boot)
     raw = raw_runs if isinstance(raw_runs, RawRuns) else RawRuns.load(raw_runs)
     cfg = raw.config
     c, t = raw.scores("control"), raw.scores("treatment")
+    check_scores({"control": c, "treatment": t})
     seeds = [s for s in cfg.seeds if s in c and s in t] + sorted(set(c) & set(t) - set(cfg.seeds))
     cs, ts = np.array([c[s] for s in seeds]), np.array([t[s] for s in seeds])
     st = paired_stats(cs, ts, n_boot=n_boot, seed=seed)

@@ -25,6 +25,7 @@ from pathlib import Path
 from statistics import fmean, stdev
 from typing import Any
 
+from causal_core.safe_paths import within
 from causal_core.atomic import (
     atomic_write_bytes,
     atomic_write_json,
@@ -300,7 +301,7 @@ def write_record(folder: Path, sub: dict, readme_text: str, runs: list[RunResult
             if src is None:
                 raise AssembleError(f"the log of {r.run_id} is missing ({r.log_path or r.stdout_path})")
             atomic_write_bytes(folder / f"train_seed{r.seed}.log", src.read_bytes())
-        atomic_write_bytes(folder / trainer.name, trainer_bytes)
+        atomic_write_bytes(within(folder, trainer.name, what="trainer file name"), trainer_bytes)
         atomic_write_json(folder / "submission.json", sub)
         atomic_write_text(folder / "README.md", readme_text)
     return folder
@@ -327,7 +328,8 @@ def assemble(results: str | Path, records_out: str | Path = "records", *, name: 
     sub, size, time_ = build_submission(sel, fin, cycles, name=name, author=author, github_id=github_id,
                                         date=date, trainer_bytes=trainer_bytes, trainer_name=trainer.name,
                                         hardware=hardware)
-    folder = Path(records_out).resolve() / TRACKS[(size.within_limit, time_.verified)] / f"{date}_{_slug(name)}"
+    folder = within(records_out, TRACKS[(size.within_limit, time_.verified)], f"{date}_{_slug(name)}",
+                    what="submission folder")
     text = readme.render(sub, sel, fin)
     return write_record(folder, sub, text, sorted(fin.runs, key=lambda r: r.seed), trainer, trainer_bytes,
                         Path(records_out).resolve())
