@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from causal_core.atomic import atomic_write_json, atomic_write_text, locked_json_list_append
 from causal_core.experiments.config import ExperimentConfig
+from causal_core.experiments.progress import ProgressCallback, wait_reporting
 from causal_core.logparse import final_score
 
 CONDITIONS = ("control", "treatment")
@@ -171,14 +172,20 @@ def _load_result(path: Path) -> RunResult | None:
 
 
 def run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,
-            resume: bool = True) -> RunResult:
-    """Run one (condition, seed); an existing complete result in out_dir is returned as is."""
+            resume: bool = True, on_progress: ProgressCallback | None = None) -> RunResult:
+    """Run one (condition, seed); an existing complete result in out_dir is returned as is.
+    `on_progress` gets the run's step, loss and ETA every ~10 s while it trains."""
     with run_slot(config.parallel_limit()):
-        return _run_one(config, condition, seed, out_dir, resume)
+        return _run_one(config, condition, seed, out_dir, resume, on_progress)
+
+
+def progress_label(config: ExperimentConfig, condition: str, seed: int) -> str:
+    head = f"cycle{config.cycle}" if config.cycle is not None else config.intervention
+    return f"{head} {condition} seed{seed}"
 
 
 def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,
-             resume: bool = True) -> RunResult:
+             resume: bool = True, on_progress: ProgressCallback | None = None) -> RunResult:
     runs_dir = Path(out_dir).resolve() / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     run_id = config.run_id(condition, seed)
@@ -206,7 +213,7 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
         try:
             atomic_write_text(runs_dir / f"{run_id}.pid", f"{proc.pid}\n")
             try:
-                rc = proc.wait(timeout=timeout)
+                rc = wait_reporting(proc, timeout, out_p, progress_label(config, condition, seed), on_progress)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill_group(proc.pid)
@@ -280,11 +287,12 @@ def summarize(config: ExperimentConfig, runs: list[RunResult], stopped_early: st
                    config=config, runs=runs, conditions=conds, stopped_early=stopped_early, finished_at=_now())
 
 
-def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume: bool = True) -> list[RunResult]:
+def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume: bool = True,
+              on_progress: ProgressCallback | None = None) -> list[RunResult]:
     """Both conditions of each seed, up to config.parallel_limit() at once."""
     tasks = [(c, s) for s in seeds for c in CONDITIONS]
     with ThreadPoolExecutor(max_workers=min(config.parallel_limit(), len(tasks))) as pool:
-        futures = [pool.submit(run_one, config, c, s, out_dir, resume) for c, s in tasks]
+        futures = [pool.submit(run_one, config, c, s, out_dir, resume, on_progress) for c, s in tasks]
         try:
             return [f.result() for f in futures]
         except BaseException:
@@ -305,7 +313,7 @@ def log_entry(raw: RawRuns, out_dir: Path) -> dict:
 
 
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log: str | Path | None = None,
-                   resume: bool = True) -> RawRuns:
+                   resume: bool = True, on_progress: ProgressCallback | None = None) -> RawRuns:
     """All seeds (or the sequential design), then raw_runs.json and an experiment_log.json entry."""
     out_dir = Path(out_dir).resolve()
     config.check_runnable()                       # refuse before anything runs
@@ -315,7 +323,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log
         from causal_core.experiments.sequential import run_sequential
         runs, stopped = run_sequential(config, out_dir, resume=resume)
     else:
-        runs, stopped = run_pairs(config, list(config.seeds), out_dir, resume), None
+        runs, stopped = run_pairs(config, list(config.seeds), out_dir, resume, on_progress), None
     raw = summarize(config, runs, stopped)
     atomic_write_json(out_dir / "raw_runs.json", raw.model_dump(mode="json"))
     log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
