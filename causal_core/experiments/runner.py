@@ -24,6 +24,7 @@ from pathlib import Path
 from causal_core.atomic import atomic_write_json, atomic_write_text, check_json_list, locked_json_list_append
 from causal_core.experiments import results
 from causal_core.experiments.config import ExperimentConfig
+from causal_core.experiments.progress import ProgressCallback, wait_reporting
 from causal_core.experiments.results import CONDITIONS, RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.sequential import run_sequential
 from causal_core.logparse import final_score
@@ -101,14 +102,20 @@ def _load_result(path: Path) -> RunResult | None:
 
 
 def run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,
-            resume: bool = True) -> RunResult:
-    """Run one (condition, seed); an existing complete result in out_dir is returned as is."""
+            resume: bool = True, on_progress: ProgressCallback | None = None) -> RunResult:
+    """Run one (condition, seed); an existing complete result in out_dir is returned as is.
+    `on_progress` gets the run's step, loss and ETA every ~10 s while it trains."""
     with run_slot(config.parallel_limit()):
-        return _run_one(config, condition, seed, out_dir, resume)
+        return _run_one(config, condition, seed, out_dir, resume, on_progress)
+
+
+def progress_label(config: ExperimentConfig, condition: str, seed: int) -> str:
+    head = f"cycle{config.cycle}" if config.cycle is not None else config.intervention
+    return f"{head} {condition} seed{seed}"
 
 
 def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,
-             resume: bool = True) -> RunResult:
+             resume: bool = True, on_progress: ProgressCallback | None = None) -> RunResult:
     run_id = config.run_id(condition, seed)
     runs_dir = results.runs_dir(out_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +143,7 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
         try:
             atomic_write_text(runs_dir / f"{run_id}.pid", f"{proc.pid}\n")
             try:
-                rc = proc.wait(timeout=timeout)
+                rc = wait_reporting(proc, timeout, out_p, progress_label(config, condition, seed), on_progress)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill_group(proc.pid)
@@ -198,11 +205,12 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
 
 # --- whole experiment ---------------------------------------------------------------------
 
-def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume: bool = True) -> list[RunResult]:
+def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume: bool = True,
+              on_progress: ProgressCallback | None = None) -> list[RunResult]:
     """Both conditions of each seed, up to config.parallel_limit() at once."""
     tasks = [(c, s) for s in seeds for c in CONDITIONS]
     with ThreadPoolExecutor(max_workers=min(config.parallel_limit(), len(tasks))) as pool:
-        futures = [pool.submit(run_one, config, c, s, out_dir, resume) for c, s in tasks]
+        futures = [pool.submit(run_one, config, c, s, out_dir, resume, on_progress) for c, s in tasks]
         try:
             return [f.result() for f in futures]
         except BaseException:
@@ -213,7 +221,7 @@ def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume:
 
 
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log: str | Path | None = None,
-                   resume: bool = True) -> RawRuns:
+                   resume: bool = True, on_progress: ProgressCallback | None = None) -> RawRuns:
     """All seeds (or the sequential design), then raw_runs.json and an experiment_log.json entry."""
     out_dir = Path(out_dir).resolve()
     config.check_runnable()                       # refuse before anything runs
@@ -225,7 +233,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log
     if config.sequential:
         runs, stopped = run_sequential(config, out_dir, run_pairs, resume=resume)
     else:
-        runs, stopped = run_pairs(config, list(config.seeds), out_dir, resume), None
+        runs, stopped = run_pairs(config, list(config.seeds), out_dir, resume, on_progress), None
     raw = summarize(config, runs, stopped)
     atomic_write_json(out_dir / "raw_runs.json", raw.model_dump(mode="json"))
     locked_json_list_append(log, log_entry(raw, out_dir), key="entry_id")

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from causal_core.atomic import CorruptStateError
     from causal_core.experiments.runner import run_experiment
     try:
-        raw = run_experiment(cfg, args.out, experiment_log=args.experiment_log, resume=not args.no_resume)
+        raw = run_experiment(cfg, args.out, experiment_log=args.experiment_log, resume=not args.no_resume,
+                             on_progress=lambda p: print(p.line(), flush=True))
     except (FileNotFoundError, CorruptStateError) as e:
         raise CliError(str(e)) from None
     for r in raw.runs:
