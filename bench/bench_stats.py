@@ -30,6 +30,7 @@ from statsmodels.stats.multitest import multipletests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from causal_core.experiments.power import gate_power  # noqa: E402
 from causal_core.experiments.sequential import look_alpha, sequential_step  # noqa: E402
 from causal_core.experiments.stats import decide, gate_alpha, online_level  # noqa: E402
 
@@ -211,7 +212,7 @@ def main() -> int:
     for name, sd in pair_sd.items():
         for n in (3, 5, 8):
             d = sim(rng, args.sims, n, eff, sd)
-            pw = rate_confirmed(d, mde, alpha)
+            pw = gate_power(eff, sd, n, mde, alpha, sims=args.sims, seed=args.seed)   # the loop's sizing function
             p1 = sps.ttest_1samp(d, 0.0, axis=1, alternative="less").pvalue
             bar = float(np.mean(p1 < 0.01))
             d2 = sim(rng, args.sims, n, -bar_bpb, sd)
