@@ -181,14 +181,18 @@ class ExperimentConfig(BaseModel):
         p = Path(self.trainer)
         return p if p.is_absolute() else self.resolved_workdir() / p
 
-    def check_runnable(self) -> None:
-        """Refuse before anything runs: the trainer file and any `*.py` argv must exist."""
+    def check_runnable(self) -> list[str]:
+        """Refuse before anything runs: the trainer file and any `*.py` argv must exist, and the
+        trainer must read a variable that differs between the arms (experiments/actuation.py,
+        ValueError otherwise). Returns the variables set here that the trainer never reads."""
         files = [self.trainer_path()] if "{trainer}" in "".join(self.trainer_command) else []
         files += [Path(a) if Path(a).is_absolute() else self.resolved_workdir() / a
                   for a in self.trainer_command if a.endswith(".py") and "{" not in a]
         for f in files:
             if not f.is_file() or f.stat().st_size == 0:
                 raise FileNotFoundError(f"trainer file {f} is missing or empty")
+        from causal_core.experiments import actuation
+        return actuation.check(self)
 
     def parallel_limit(self) -> int:
         return self.max_parallel or max(1, (os.cpu_count() or 1) // self.threads_per_run)
