@@ -85,3 +85,76 @@ def ignored_env(cfg: "ExperimentConfig") -> list[str]:
     except TrainerSourceError:
         return []
     return tv.ignored(set_variables(cfg))
+
+
+# --- `make-config --trainer FILE --list` and profile selection ----------------------------
+
+def resolve_profile(script: Path | None, requested: str | None, intervention: str | None = None) -> str | None:
+    """The profile name to build a config with (None = the catalog's env).
+
+    `auto` (the default): the profile detected from the variables the script reads, when it
+    maps the intervention; else the catalog's env. An explicit name is taken as is."""
+    from causal_core import trainer_profiles
+    if requested not in (None, "auto"):
+        trainer_profiles.get(requested)
+        return None if requested == "catalog" else requested
+    if script is None or not script.is_file():
+        return None
+    p = trainer_profiles.detect(trainer_vars(script).reads)
+    if p is None or p.name == "catalog" or (intervention and not p.maps(intervention)):
+        return None
+    return p.name
+
+
+def _fmt(env: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in env.items())
+
+
+def actuation_table(script: Path, requested: str | None = None) -> tuple[str, list[tuple[str, bool, str, str]]]:
+    """(profile name, rows): per catalog intervention, whether `script` can actuate it,
+    how (treatment vs control env) or why not, and which mapping."""
+    from causal_core import catalog, trainer_profiles
+    tv = trainer_vars(script)
+    if requested in (None, "auto"):
+        prof = trainer_profiles.detect(tv.reads) or trainer_profiles.get("catalog")
+    else:
+        prof = trainer_profiles.get(requested)
+    cat = trainer_profiles.get("catalog")
+    rows = []
+    for e in catalog.ENTRIES:
+        sw, src = (prof.switches[e.name], prof.name) if prof.maps(e.name) else (None, "")
+        if sw is None and e.name not in prof.cannot and cat.maps(e.name):
+            sw, src = cat.switches[e.name], "catalog"
+        if sw is None:
+            why = prof.cannot.get(e.name) or (cat.cannot.get(e.name, "no switch") if prof is cat
+                                              else f"no switch in the catalog or in profile {prof.name}")
+            rows.append((e.name, False, why, ""))
+            continue
+        keys = sorted(set(sw.treatment) | set(sw.control))
+        unread = [k for k in keys if not tv.reads(k)]
+        if unread:
+            why = "; ".join(f"{k} is read into {tv.dead[k]}, which nothing uses" if k in tv.dead
+                            else f"does not read {k}" for k in unread)
+            rows.append((e.name, False, why, src))
+        else:
+            note = f" ({sw.note})" if sw.note else ""
+            rows.append((e.name, True, f"{_fmt(sw.treatment)}  vs  {_fmt(sw.control)}{note}", src))
+    return prof.name, rows
+
+
+def format_table(script: Path, requested: str | None = None) -> str:
+    tv = trainer_vars(script)
+    name, rows = actuation_table(script, requested)
+    how = "auto-detected" if requested in (None, "auto") else "requested"
+    ok = [r for r in rows if r[1]]
+    bad = [r for r in rows if not r[1]]
+    dead = f", {len(tv.dead)} never used ({', '.join(sorted(tv.dead))})" if tv.dead else ""
+    lines = [f"trainer {script}: reads {len(tv.names)} environment variables{dead}",
+             f"profile: {name} ({how})" + ("" if tv.complete else
+                                          f"; WARNING: keys computed at run time on lines {list(tv.opaque_lines)}"),
+             f"actuates {len(ok)} of {len(rows)} catalog interventions:"]
+    w = max(len(r[0]) for r in rows)
+    lines += [f"  {r[0]:<{w}}  [{r[3]}] {r[2]}" for r in ok]
+    lines.append(f"cannot actuate {len(bad)}:")
+    lines += [f"  {r[0]:<{w}}  {r[2]}" for r in bad]
+    return "\n".join(lines)
