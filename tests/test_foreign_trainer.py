@@ -111,3 +111,33 @@ def test_launcher_runs_a_script_as_main_with_fast_blas(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "causal_core.launch_trainer", str(tmp_path / "no.py")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "missing" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_make_config_for_foreign_scripts(tmp_path, challenge_mlx, capsys):
+    frontier = next((challenge_mlx.parent / "records").glob("2026-04-27_*/train_gpt.py"), None)
+    if frontier is None:
+        pytest.skip("the frontier record's script is absent")
+    out = tmp_path / "c.json"
+    # The challenge's MLX script: auto profile, no PRESET (it would ignore it), our fast-BLAS launcher.
+    assert main(["make-config", "--intervention", "more_layers", "--trainer", str(challenge_mlx), "--out", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["profile"] == "challenge-baseline" and d["treatment"] == {"NUM_LAYERS": 10} and "PRESET" not in d["base_env"]
+    assert d["trainer_command"] == ["{python}", "-m", "causal_core.launch_trainer", "{trainer}"]
+    capsys.readouterr()
+    # The frontier script: a switch only it has, and a variable its README sets that it never reads.
+    assert main(["make-config", "--intervention", "xsa", "--trainer", str(frontier), "--env", "PHASED_TTT_ENABLED=1",
+                 "--env", "NCCL_NET=Socket", "--platform", "torch-cuda", "--out", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["profile"] == "sp8192-frontier" and d["treatment"] == {"XSA_LAST_N": 11} and d["control"] == {"XSA_LAST_N": 0}
+    assert d["trainer_command"] == ["{python}", "{trainer}"]          # a torch script: no MLX launcher
+    err = capsys.readouterr().err
+    assert "never reads PHASED_TTT_ENABLED" in err and "NCCL_NET" not in err
+    # A dead switch is refused with the reason; an explicit profile that lacks the switch too.
+    assert main(["make-config", "--intervention", "sliding_window_eval", "--trainer", str(frontier),
+                 "--out", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "EVAL_STRIDE (read into eval_stride, which nothing uses)" in err and len(err.splitlines()) == 1
+    assert main(["make-config", "--intervention", "xsa", "--trainer", str(challenge_mlx), "--profile", "challenge-baseline",
+                 "--out", str(tmp_path / "x.json")]) == 2
+    assert "not actionable with profile challenge-baseline" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()

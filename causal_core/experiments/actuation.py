@@ -60,18 +60,25 @@ def check(cfg: "ExperimentConfig") -> list[str]:
     tv = trainer_vars(script)
     diff = differing_variables(cfg)
     if tv.complete and diff and not any(tv.reads(v) for v in diff):
-        raise NotActuated(f"trainer {script} reads none of {', '.join(diff)} (the variables that differ between "
+        named = ", ".join(f"{v} (read into {tv.dead[v]}, which nothing uses)" if v in tv.dead else v for v in diff)
+        raise NotActuated(f"trainer {script} reads none of {named} (the variables that differ between "
                           f"treatment and control of {cfg.intervention}): both arms would run the same program")
     return tv.ignored(set_variables(cfg))
 
 
-def warn_ignored(cfg: "ExperimentConfig", ignored: list[str]) -> str | None:
-    """Log (and return) the one warning line for ignored variables, if any."""
+def ignored_message(cfg: "ExperimentConfig", ignored: list[str]) -> str | None:
+    """The one warning line for ignored variables, if any."""
     if not ignored:
         return None
-    msg = (f"warning: trainer {trainer_script(cfg)} never reads {', '.join(ignored)}; "
-           f"setting {'it' if len(ignored) == 1 else 'them'} changes nothing")
-    log.warning(msg)
+    return (f"warning: trainer {trainer_script(cfg)} never reads {', '.join(ignored)}; "
+            f"setting {'it' if len(ignored) == 1 else 'them'} changes nothing")
+
+
+def warn_ignored(cfg: "ExperimentConfig", ignored: list[str]) -> str | None:
+    """Log (and return) the warning line for ignored variables, if any."""
+    msg = ignored_message(cfg, ignored)
+    if msg:
+        log.warning(msg)
     return msg
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -53,6 +54,9 @@ def _scalar(v: str):
     return v
 
 
+LAUNCH_COMMAND = ("{python}", "-m", "causal_core.launch_trainer", "{trainer}")
+
+
 def _script(args) -> Path:
     p = Path(args.trainer)
     return p if p.is_absolute() else Path(args.workdir or ".").resolve() / p
@@ -83,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
               max_parallel=args.max_parallel, sequential=args.sequential, cycle=args.cycle)
     if args.command:
         kw["trainer_command"] = args.command
+    elif script is not None and script.is_file() and args.platform == "mlx-cpu" and trainer_vars(script).needs_blas_launcher:
+        kw["trainer_command"] = list(LAUNCH_COMMAND)    # a foreign MLX script: give it our fast BLAS
     try:
         cfg = from_catalog(args.intervention, profile=profile, **kw)
     except (ValidationError, ValueError) as e:
@@ -92,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
             ignored = cfg.check_runnable()
         except (FileNotFoundError, actuation.NotActuated, TrainerSourceError) as e:
             raise CliError(str(e)) from None
-        actuation.warn_ignored(cfg, ignored)
+        if msg := actuation.ignored_message(cfg, ignored):
+            print(msg, file=sys.stderr)
     cfg.save(args.out)
     print(f"wrote {args.out} ({cfg.experiment_id})")
     return 0

@@ -45,6 +45,12 @@ class TrainerVars:
     # frontier record: `eval_stride = int(os.environ.get(...))`, never referenced): a dead switch.
     dead: dict[str, str] = field(default_factory=dict)             # name -> the unused binding
     defaults: dict[str, str] = field(default_factory=dict)         # literal defaults, as strings
+    imports: frozenset[str] = frozenset()                          # top-level packages imported (mlx, torch)
+
+    @property
+    def needs_blas_launcher(self) -> bool:
+        """An MLX script without our fast-BLAS bootstrap (causal_core/launch_trainer.py gives it one)."""
+        return "mlx" in self.imports and "CAUSAL_GOLF_BLAS_BOOTSTRAPPED" not in self.names
 
     def reads(self, name: str) -> bool:
         """True when setting `name` can change what runs (dead switches do not count)."""
@@ -256,9 +262,12 @@ def analyse_source(source: str, path: Path = Path("<string>")) -> TrainerVars:
     c.visit(tree)
     names = {n for n in c.names | c.declared if n}
     dead = {k: v for k, v in _dead_switches(tree, c).items() if k not in c.declared}
+    imports = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imports |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     return TrainerVars(path=path, sha256=hashlib.sha256(source.encode()).hexdigest(), names=frozenset(names),
                        prefixes=frozenset(c.prefixes), opaque_lines=tuple(sorted(c.opaque)),
-                       declared=frozenset(c.declared), dead=dead, defaults=dict(c.defaults))
+                       declared=frozenset(c.declared), dead=dead, defaults=dict(c.defaults),
+                       imports=frozenset(imports))
 
 
 _cache: dict[tuple[str, int, int], TrainerVars] = {}
