@@ -41,7 +41,7 @@ from causal_core.experiments.runner import (
 )
 from causal_core.experiments.stats import Analysis, analyze, write_stats
 from causal_core.schemas import ExperimentOutcome
-from causal_core.submission import checks, compat, readme
+from causal_core.submission import checks, compat, readme, realise
 from causal_core.submission.findings import (
     AssembleError,
     Cycle,
@@ -332,6 +332,7 @@ def assemble(results: str | Path, records_out: str | Path = "records", *, name: 
     sub, size, time_ = build_submission(sel, fin, cycles, name=name, author=author, github_id=github_id,
                                         date=date, trainer_bytes=trainer_bytes, trainer_name=trainer.name,
                                         hardware=hardware)
+    sub["challenge"] = realise.for_selection(sel, results)    # how to do it in the challenge's train_gpt.py
     folder = Path(records_out).resolve() / TRACKS[(size.within_limit, time_.verified)] / f"{date}_{_slug(name)}"
     text = readme.render(sub, sel, fin)
     return write_record(folder, sub, text, sorted(fin.runs, key=lambda r: r.seed), trainer, trainer_bytes,
