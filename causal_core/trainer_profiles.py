@@ -4,7 +4,8 @@ The catalog (causal_core/catalog.py) stays the one list of interventions; its en
 trainer's (train_gpt_mlx.py, relative to its cpu_small preset). Other trainers call the same
 technique by other names or at another scale. A profile maps catalog names to that trainer's
 treatment/control env. Which profile fits a script is decided from the variables it reads
-(experiments/trainer_vars.py): the first profile whose `signature` the script reads.
+(experiments/trainer_vars.py): the first profile whose `signature` the script reads, else the
+profile that actuates the most switches on it.
 
 Values are the records' own (8xH100 scale); `note` says where one comes from or what it needs.
 """
@@ -125,12 +126,19 @@ def get(name: str) -> Profile:
         raise ValueError(f"unknown trainer profile {name!r} (known: {', '.join(PROFILES)})") from None
 
 
+def actuated(profile: Profile, reads) -> list[str]:
+    """The profile's switches whose every variable the script reads (`reads(name) -> bool`)."""
+    return [n for n, sw in profile.switches.items() if all(reads(v) for v in {*sw.treatment, *sw.control})]
+
+
 def detect(reads) -> Profile | None:
-    """The first profile whose signature the script reads (`reads(name) -> bool`), else None."""
+    """The profile for a script: the first whose signature it reads all of; else the one that
+    actuates the most switches on it (the script is a relative of that family); None if none does."""
     for p in PROFILES.values():
         if all(reads(v) for v in p.signature):
             return p
-    return None
+    best = max(PROFILES.values(), key=lambda p: len(actuated(p, reads)))   # max keeps the first on a tie
+    return best if actuated(best, reads) else None
 
 
 def maps(profile: str | None, intervention: str) -> bool:

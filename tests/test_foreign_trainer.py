@@ -141,3 +141,25 @@ def test_make_config_for_foreign_scripts(tmp_path, challenge_mlx, capsys):
                  "--out", str(tmp_path / "x.json")]) == 2
     assert "not actionable with profile challenge-baseline" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+# --list on the challenge's five scripts: (script, variables read, interventions actuated, auto profile).
+LISTS = [
+    ("train_gpt.py", 42, 9, "challenge-baseline"),
+    ("train_gpt_mlx.py", 43, 9, "challenge-baseline"),
+    ("records/2026-03-23_LeakyReLU_LegalTTT_ParallelMuon/train_gpt.py", 75, 12, "challenge-baseline"),
+    ("records/2026-04-14_MultiPhaseGlobalSGD_PhasedTTT/train_gpt.py", 98, 21, "sp8192-frontier"),
+    ("records/2026-04-27_SP8192_LQER_SparseGate_BOSSmearFix_9HpStack_1.0611/train_gpt.py", 120, 24, "sp8192-frontier"),
+]
+
+
+@pytest.mark.parametrize("rel, n_read, n_act, profile", LISTS)
+def test_list_on_the_real_scripts(challenge_mlx, capsys, rel, n_read, n_act, profile):
+    script = challenge_mlx.parent / rel
+    assert main(["make-config", "--trainer", str(script), "--list"]) == 0
+    text = capsys.readouterr().out
+    assert f"reads {n_read} environment variables" in text and f"profile: {profile} (auto-detected)" in text
+    assert f"actuates {n_act} of 38" in text and f"cannot actuate {38 - n_act}:" in text
+    # Every actuated row names variables the script reads; explicit --profile catalog shows the catalog's names.
+    assert main(["make-config", "--trainer", str(script), "--list", "--profile", "catalog"]) == 0
+    assert "profile: catalog (requested)" in capsys.readouterr().out

@@ -130,8 +130,12 @@ def actuation_table(script: Path, requested: str | None = None) -> tuple[str, li
     rows = []
     for e in catalog.ENTRIES:
         sw, src = (prof.switches[e.name], prof.name) if prof.maps(e.name) else (None, "")
-        if sw is None and e.name not in prof.cannot and cat.maps(e.name):
-            sw, src = cat.switches[e.name], "catalog"
+        if sw is None and cat.maps(e.name):
+            csw = cat.switches[e.name]
+            # The profile has no switch: the catalog's own env when the script reads all of it, or
+            # (no profile reason to give) to name the variables it lacks.
+            if e.name not in prof.cannot or all(tv.reads(k) for k in {*csw.treatment, *csw.control}):
+                sw, src = csw, "catalog"
         if sw is None:
             why = prof.cannot.get(e.name) or (cat.cannot.get(e.name, "no switch") if prof is cat
                                               else f"no switch in the catalog or in profile {prof.name}")
