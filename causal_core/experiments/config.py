@@ -84,14 +84,15 @@ class ExperimentConfig(BaseModel):
     sequential: bool = False
     min_pairs: int = Field(2, ge=2)                # sequential mode: first look
     cycle: int | None = None
+    # The trainer profile (causal_core/trainer_profiles.py) whose mapping gave treatment/control;
+    # None = the catalog's own env (our trainer's names).
+    profile: str | None = None
 
     @field_validator("intervention")
     @classmethod
-    def _actionable(cls, v: str) -> str:
+    def _known(cls, v: str) -> str:
         if v not in catalog.CATALOG:
             raise ValueError(f"unknown intervention {v!r} (see causal_core/catalog.py)")
-        if not catalog.CATALOG[v].actionable:
-            raise ValueError(f"intervention {v!r} is not actionable: our trainer cannot switch it")
         return v
 
     @field_validator("base_env")
@@ -136,6 +137,12 @@ class ExperimentConfig(BaseModel):
 
     @model_validator(mode="after")
     def _differ(self):
+        from causal_core import trainer_profiles
+        if self.profile is not None:
+            trainer_profiles.get(self.profile)
+        if not catalog.CATALOG[self.intervention].actionable and not trainer_profiles.maps(self.profile, self.intervention):
+            raise ValueError(f"intervention {self.intervention!r} is not actionable: our trainer cannot switch it"
+                             + (f" (nor can profile {self.profile})" if self.profile else ""))
         stacked = {k: (name, env_value(v)) for name, o in self.stack.items() for k, v in o.items()}
         for cond in ("treatment", "control"):
             for k, v in getattr(self, cond).items():
@@ -171,6 +178,8 @@ class ExperimentConfig(BaseModel):
         payload = self.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s"})
         if not payload["stack"]:
             del payload["stack"]     # ids of unstacked experiments stay what they were
+        if payload.get("profile") is None:
+            payload.pop("profile", None)
         h = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
         return f"{self.intervention}-{h}"
 
@@ -192,14 +201,18 @@ class ExperimentConfig(BaseModel):
         p = Path(self.trainer)
         return p if p.is_absolute() else self.resolved_workdir() / p
 
-    def check_runnable(self) -> None:
-        """Refuse before anything runs: the trainer file and any `*.py` argv must exist."""
+    def check_runnable(self) -> list[str]:
+        """Refuse before anything runs: the trainer file and any `*.py` argv must exist, and the
+        trainer must read a variable that differs between the arms (experiments/actuation.py,
+        ValueError otherwise). Returns the variables set here that the trainer never reads."""
         files = [self.trainer_path()] if "{trainer}" in "".join(self.trainer_command) else []
         files += [Path(a) if Path(a).is_absolute() else self.resolved_workdir() / a
                   for a in self.trainer_command if a.endswith(".py") and "{" not in a]
         for f in files:
             if not f.is_file() or f.stat().st_size == 0:
                 raise FileNotFoundError(f"trainer file {f} is missing or empty")
+        from causal_core.experiments import actuation
+        return actuation.check(self)
 
     def parallel_limit(self) -> int:
         return self.max_parallel or max(1, (os.cpu_count() or 1) // self.threads_per_run)
@@ -214,10 +227,20 @@ class ExperimentConfig(BaseModel):
         return cls.model_validate_json(Path(path).read_text())
 
 
-def from_catalog(intervention: str, **kw) -> ExperimentConfig:
-    """A config whose treatment/control come from the catalog entry (refuses unknown names)."""
+def from_catalog(intervention: str, profile: str | None = None, **kw) -> ExperimentConfig:
+    """A config whose treatment/control come from the catalog entry (refuses unknown names), or
+    from a trainer profile's mapping of it (causal_core/trainer_profiles.py)."""
     if intervention not in catalog.CATALOG:
         raise ValueError(f"unknown intervention {intervention!r} (see causal_core/catalog.py)")
+    if profile is not None and profile != "catalog":
+        from causal_core import trainer_profiles
+        p = trainer_profiles.get(profile)
+        if not p.maps(intervention):
+            why = p.cannot.get(intervention, "no mapping")
+            raise ValueError(f"intervention {intervention!r} is not actionable with profile {profile}: {why}")
+        sw = p.switches[intervention]
+        return ExperimentConfig(intervention=intervention, treatment=dict(sw.treatment), control=dict(sw.control),
+                                profile=profile, **kw)
     e = catalog.CATALOG[intervention]
     if not e.actionable:
         raise ValueError(f"intervention {intervention!r} is not actionable: our trainer cannot switch it")

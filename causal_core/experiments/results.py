@@ -83,6 +83,7 @@ class RawRuns(BaseModel):
     runs: list[RunResult]
     conditions: dict[str, ConditionSummary]
     stopped_early: str | None = None        # sequential mode: why it stopped before the last seed
+    ignored_env: list[str] = Field(default_factory=list)   # set but never read by the trainer (actuation.py)
     finished_at: str = ""
 
     def scores(self, condition: str) -> dict[int, float]:
@@ -110,8 +111,10 @@ def summarize(config: ExperimentConfig, runs: list[RunResult], stopped_early: st
     order = {s: i for i, s in enumerate(config.seeds)}
     runs = sorted(runs, key=lambda r: (order.get(r.seed, 1 << 30), r.condition))
     conds = {c: condition_status([r for r in runs if r.condition == c]) for c in CONDITIONS}
+    from causal_core.experiments.actuation import ignored_env
     return RawRuns(experiment_id=config.experiment_id, intervention=config.intervention, platform=config.platform,
-                   config=config, runs=runs, conditions=conds, stopped_early=stopped_early, finished_at=_now())
+                   config=config, runs=runs, conditions=conds, stopped_early=stopped_early,
+                   ignored_env=ignored_env(config), finished_at=_now())
 
 
 def log_entry(raw: RawRuns, out_dir: Path) -> dict:

@@ -224,7 +224,9 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log
                    resume: bool = True, on_progress: ProgressCallback | None = None) -> RawRuns:
     """All seeds (or the sequential design), then raw_runs.json and an experiment_log.json entry."""
     out_dir = Path(out_dir).resolve()
-    config.check_runnable()                       # refuse before anything runs
+    ignored = config.check_runnable()             # refuse before anything runs
+    from causal_core.experiments.actuation import warn_ignored
+    warn_ignored(config, ignored)
     log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
     check_output_dir(out_dir)
     check_json_list(log)                          # not after every seed has trained

@@ -42,6 +42,8 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
                            seeds=seeds, budget_s=budget_s or params.budget_s, base_env=base_env(params.data_path, params.trainer_env),
                            trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
                            max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads))
+    from causal_core.experiments.actuation import warn_ignored
+    warn_ignored(cfg, cfg.check_runnable())   # refuses a switch the trainer never reads (actuation.py)
     cfg.save(cyc.config)
     return cfg
 

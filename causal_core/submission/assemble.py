@@ -38,7 +38,7 @@ from causal_core.experiments.results import RawRuns, RunResult, summarize
 from causal_core.experiments.runner import run_experiment, run_one
 from causal_core.experiments.stats import Analysis, analyze, write_stats
 from causal_core.schemas import ExperimentOutcome
-from causal_core.submission import checks, compat, readme
+from causal_core.submission import checks, compat, readme, realise
 from causal_core.submission.findings import (
     AssembleError,
     Cycle,
@@ -328,6 +328,7 @@ def assemble(results: str | Path, records_out: str | Path = "records", *, name: 
     sub, size, time_ = build_submission(sel, fin, cycles, name=name, author=author, github_id=github_id,
                                         date=date, trainer_bytes=trainer_bytes, trainer_name=trainer.name,
                                         hardware=hardware)
+    sub["challenge"] = realise.for_selection(sel, results)    # how to do it in the challenge's train_gpt.py
     folder = within(records_out, TRACKS[(size.within_limit, time_.verified)], f"{date}_{_slug(name)}",
                     what="submission folder")
     text = readme.render(sub, sel, fin)
