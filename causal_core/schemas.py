@@ -40,6 +40,12 @@ class ExperimentOutcome(BaseModel):
     platform: str = "mlx-cpu"
     cycle: int | None = None
     stacked_on: list[str] = Field(default_factory=list)    # confirmed earlier, on in both conditions
+    # The quantity measured: a step-budget effect and a time-budget effect are different
+    # quantities (docs/budget.md); absent = "steps" (records written before budgets existed).
+    budget_mode: Literal["time", "steps"] = "steps"
+    time_budget_s: float | None = None
+    arm_steps: dict[str, int] = Field(default_factory=dict)     # condition -> steps trained
+    step_time_ratio: float | None = None                       # treatment / control ms per step, local
 
 
 class RecordEntry(BaseModel):

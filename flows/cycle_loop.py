@@ -36,6 +36,8 @@ def cycle_loop(
     data_path: str = "data/embedded_sp1024",
     seeds: list[int] = [1, 2, 3],  # noqa: B006
     budget_s: float = 120.0,
+    budget_mode: str = "time",
+    time_budget_s: float = 60.0,
     trainer_env: dict = {},  # noqa: B006
     first_intervention: str | None = None,
     auto_approve: bool = False,

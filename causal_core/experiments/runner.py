@@ -26,6 +26,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from causal_core.atomic import atomic_write_json, atomic_write_text, locked_json_list_append
+from causal_core.experiments.budget import BudgetSummary, resolve as resolve_budget, run_timing
+from causal_core.experiments.budget import summarize as budget_summary
 from causal_core.experiments.config import ExperimentConfig
 from causal_core.logparse import final_score
 
@@ -62,6 +64,8 @@ class RunResult(BaseModel):
     checkpoint_path: str | None = None
     elapsed_s: float = 0.0
     started_at: str = ""
+    steps: int | None = None                # steps trained (last `step:N/M` line)
+    step_avg_ms: float | None = None        # training ms per step the run printed (evaluation excluded)
 
     @property
     def complete(self) -> bool:
@@ -89,6 +93,7 @@ class RawRuns(BaseModel):
     conditions: dict[str, ConditionSummary]
     stopped_early: str | None = None        # sequential mode: why it stopped before the last seed
     finished_at: str = ""
+    budget: BudgetSummary | None = None   # budget_mode, time budget, steps and ms/step per arm
 
     def scores(self, condition: str) -> dict[int, float]:
         return {r.seed: r.val_bpb for r in self.runs if r.condition == condition and r.complete}
@@ -186,6 +191,9 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
     if resume and (old := _load_result(result_path)) is not None and old.complete:
         return old
     config.check_runnable()
+    if config.budget_mode == "time" and not config.arm_steps:
+        raise ValueError(f"{config.experiment_id}: time-budgeted config without calibrated arm_steps "
+                         "(run experiments.budget.resolve first)")
 
     env = dict(os.environ)
     threads = str(config.threads_per_run)
@@ -249,6 +257,7 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
     ckpt = runs_dir / f"{run_id}_mlx_model.npz"
     bm = _BYTES_MODEL.findall(stdout or log_text)
     bt = [a or b for a, b in _BYTES_TOTAL.findall(stdout or log_text)]
+    n_steps, step_ms = run_timing(stdout or log_text)
     ok = status == "ok"
     result = RunResult(
         run_id=run_id, condition=condition, seed=seed, status=status, returncode=rc,
@@ -260,7 +269,7 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
         stdout_path=str(out_p), stderr_path=str(err_p), log_path=str(log_path) if log_path else None,
         metrics_path=str(metrics_path) if metrics_path.is_file() else None,
         checkpoint_path=str(ckpt) if ckpt.is_file() else None,
-        elapsed_s=round(elapsed, 3), started_at=started,
+        elapsed_s=round(elapsed, 3), started_at=started, steps=n_steps, step_avg_ms=step_ms,
     )
     atomic_write_json(result_path, result.model_dump())
     return result
@@ -277,7 +286,8 @@ def summarize(config: ExperimentConfig, runs: list[RunResult], stopped_early: st
     runs = sorted(runs, key=lambda r: (order.get(r.seed, 1 << 30), r.condition))
     conds = {c: condition_status([r for r in runs if r.condition == c]) for c in CONDITIONS}
     return RawRuns(experiment_id=config.experiment_id, intervention=config.intervention, platform=config.platform,
-                   config=config, runs=runs, conditions=conds, stopped_early=stopped_early, finished_at=_now())
+                   config=config, runs=runs, conditions=conds, stopped_early=stopped_early, finished_at=_now(),
+                   budget=budget_summary(config, runs))
 
 
 def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume: bool = True) -> list[RunResult]:
@@ -301,15 +311,23 @@ def log_entry(raw: RawRuns, out_dir: Path) -> dict:
     return {"entry_id": f"{raw.experiment_id}:{digest}", "experiment_id": raw.experiment_id,
             "intervention": raw.intervention, "platform": raw.platform, "cycle": raw.config.cycle,
             "out_dir": str(out_dir), "conditions": {k: v.model_dump() for k, v in raw.conditions.items()},
+            "budget_mode": raw.config.budget_mode,
+            "budget": raw.budget.model_dump() if raw.budget else None,
             "stopped_early": raw.stopped_early, "runs": runs, "finished_at": raw.finished_at}
 
 
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log: str | Path | None = None,
-                   resume: bool = True) -> RawRuns:
+                   resume: bool = True, calibration_cache: str | Path | None = None) -> RawRuns:
     """All seeds (or the sequential design), then raw_runs.json and an experiment_log.json entry."""
     out_dir = Path(out_dir).resolve()
     config.check_runnable()                       # refuse before anything runs
     out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / "config.json").is_file() and resume:    # a resumed time-budget experiment keeps its steps
+        saved = ExperimentConfig.load(out_dir / "config.json")
+        if saved.arm_steps and saved.model_copy(update={"arm_steps": {}, "arm_step_ms": {}}).experiment_id \
+                == config.model_copy(update={"arm_steps": {}, "arm_step_ms": {}}).experiment_id:
+            config = config.model_copy(update={"arm_steps": saved.arm_steps, "arm_step_ms": saved.arm_step_ms})
+    config = resolve_budget(config, out_dir / "calibration", calibration_cache)
     config.save(out_dir / "config.json")
     if config.sequential:
         from causal_core.experiments.sequential import run_sequential

@@ -27,10 +27,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{args.config}: {first_error(e)}") from None
     if args.max_parallel:
         cfg = cfg.model_copy(update={"max_parallel": args.max_parallel})
+    from causal_core.experiments.budget import BudgetError
     from causal_core.experiments.runner import run_experiment
     try:
         raw = run_experiment(cfg, args.out, experiment_log=args.experiment_log, resume=not args.no_resume)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, BudgetError) as e:
         raise CliError(str(e)) from None
     for r in raw.runs:
         score = f"{r.val_bpb:.6f}" if r.val_bpb is not None else r.error

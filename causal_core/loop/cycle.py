@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from causal_core.atomic import atomic_write_json, locked_json_list_append
+from causal_core.experiments.budget import resolve as resolve_budget
 from causal_core.experiments.config import ExperimentConfig, from_catalog
 from causal_core.experiments.record_writer import write_experiment_record
 from causal_core.experiments.refutation import RefutationReport, refute
@@ -48,10 +49,14 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
     threads = threads_per_run(params, n_runs)
     from_catalog(intervention)      # refuses an unknown or non-switchable name in its own words
     treatment, control = stacked_sides(intervention, stack or {})
+    timed = params.budget_mode == "time"
     cfg = ExperimentConfig(intervention=intervention, stack=dict(stack or {}), treatment=treatment, control=control,
-                           seeds=seeds, budget_s=budget_s or params.budget_s, base_env=base_env(params),
+                           seeds=seeds, budget_s=max(budget_s or params.budget_s, params.time_budget_s if timed else 0),
+                           base_env=base_env(params),
                            trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
-                           max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads))
+                           max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads),
+                           budget_mode=params.budget_mode, time_budget_s=params.time_budget_s if timed else None)
+    cfg = resolve_budget(cfg, cyc.dir / "calibration")     # time budget: each arm's steps from its step time
     cfg.save(cyc.config)
     return cfg
 
