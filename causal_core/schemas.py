@@ -68,6 +68,9 @@ class RecordEntry(BaseModel):
     field_sources: dict[str, str] = Field(default_factory=dict)   # field -> "submission.json:val_bpb" etc.
     warnings: list[str] = Field(default_factory=list)
     experiment: ExperimentOutcome | None = None
+    # Training ms per step of the record's main run, from its log (the 10min_16mb track runs on
+    # 8xH100): what the challenge charges per step. causal_core/records/step_times.py.
+    h100_step_avg_ms: float | None = None
 
     def intervention_names(self) -> list[str]:
         return [m.name for m in self.interventions]

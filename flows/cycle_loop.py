@@ -66,7 +66,7 @@ def cycle_loop(
     # Cycle 0: discovery.
     cyc0 = layout.cycle(0)
     discovery.extract(cyc0, roots)
-    dag_path = discovery.dag(cyc0, None)
+    dag_path = discovery.dag(cyc0, None, params.budget_mode)
     ident = discovery.identifiability.submit(cyc0)
     artifacts.publish_dag(cyc0.n, dag_path)
     ident.result()
@@ -114,7 +114,7 @@ def cycle_loop(
             analysis, _ = cyclelib.refute_step(cyc, analysis, rep_cfg, rep_runs)
         record = cyclelib.record_step(layout, cyc, raw, analysis, params.records_out)
         discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
-        dag_path = discovery.dag(cyc, dag_path)
+        dag_path = discovery.dag(cyc, dag_path, params.budget_mode)
         artifacts.publish_cycle(n, analysis, plan.why, record, cyclelib.experiment_rows(layout), dag_path,
                                 cyclelib.load_refutation(cyc))
         n += 1

@@ -147,6 +147,7 @@ def experiment_rows(layout: LoopLayout) -> list[dict]:
             "control_bpb": _mean(a.control_bpb), "treatment_bpb": _mean(a.treatment_bpb),
             "effect_bpb": _r(a.effect_bpb), "ci_low": _r(lo), "ci_high": _r(hi),
             "p": _r(a.p_adjusted, 4), "n_pairs": a.n_pairs, "decision": a.decision,
+            **_budget_cols(a),
         })
     return rows
 
@@ -175,6 +176,14 @@ def runs_trained(layout: LoopLayout) -> int:
     return n
 
 
+def _budget_cols(a: Analysis) -> dict:
+    arms = a.budget.arms if a.budget else {}
+    return {"budget_mode": a.budget_mode, "time_budget_s": a.budget.time_budget_s if a.budget else None,
+            "control_steps": arms["control"].steps if "control" in arms else None,
+            "treatment_steps": arms["treatment"].steps if "treatment" in arms else None,
+            "step_time_ratio": a.budget.step_time_ratio if a.budget else None}
+
+
 def _r(v, nd=5):
     return None if v is None else round(float(v), nd)
 
@@ -184,7 +193,7 @@ def _mean(xs):
 
 
 def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None,
-                   refutation: RefutationReport | None = None) -> str:
+                   refutation: RefutationReport | None = None, interventions: Path | None = None) -> str:
     lo, hi = analysis.ci_t or (None, None)
     lines = [
         f"# Cycle {cyc_n}: `{analysis.intervention}`",
@@ -201,6 +210,8 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
     ]
     for s, c, t in zip(analysis.seeds, analysis.control_bpb, analysis.treatment_bpb):
         lines.append(f"| {s} | {c:.5f} | {t:.5f} | {t - c:+.5f} |")
+    from causal_core.loop.budget_view import budget_lines
+    lines += ["", *budget_lines(analysis, interventions)]
     if analysis.ci_boot:
         lines += ["", f"Bootstrap interval ({analysis.boot_method}): [{_fmt(analysis.ci_boot[0])}, {_fmt(analysis.ci_boot[1])}]"]
     if refutation is not None and refutation.checked:
