@@ -32,3 +32,13 @@ def publish_cycle(cycle: int, analysis: Analysis, why: str, record: Path, rows: 
                              description=f"cycle {cycle}: {analysis.intervention} -> {analysis.decision}")
     create_table_artifact(table=rows, key="experiments", description="all experiments of this loop so far")
     publish_dag.fn(cycle, dag_path)
+
+
+@task(task_run_name="cycle{cycle}-publish-probe")
+def publish_probe(cycle: int, verdict: dict) -> None:
+    from causal_core.loop.probe_phase import verdict_markdown
+    create_markdown_artifact(markdown=verdict_markdown(cycle, verdict), key=f"cycle-{cycle}-probe",
+                             description=f"cycle {cycle}: probe before {verdict['intervention']} -> "
+                                         f"{verdict['decision']['action']}")
+    create_table_artifact(table=verdict["verification"], key=f"cycle-{cycle}-probe-checks",
+                          description=f"cycle {cycle}: the probe's verification table")
