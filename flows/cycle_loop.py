@@ -130,6 +130,8 @@ def cycle_loop(
         n += 1
 
     diags.finish(log)
+    if params.run_diagnostics:
+        artifacts.publish_diagnostics(layout)
     final = report.write_final_report(layout, params, reason, assemble=params.assemble)
     log.info("loop stopped: %s; final report %s", reason, layout.final_report_md)
     return final
