@@ -156,10 +156,9 @@ def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
 
 def _approve_probe(cyc, verdict: dict, params: LoopParams, log) -> bool:
     """The probe's own pause: approve runs the sweep, stop skips it. Unattended, the verdict decides."""
-    path = probe_phase.probe_dir(cyc) / "approval.json"
-    if path.is_file():
-        import json
-        return json.loads(path.read_text())["run_sweep"]
+    earlier = probe_phase.load_approval(cyc)      # a resumed loop does not ask twice
+    if earlier is not None:
+        return earlier["run_sweep"]
     d, c = verdict["decision"], verdict["cost"]
     if params.auto_approve:
         run, by = d["action"] == "run", "auto (the probe's verdict)"
@@ -169,9 +168,7 @@ def _approve_probe(cyc, verdict: dict, params: LoopParams, log) -> bool:
                  c["first_phase_runs"], params.approval_timeout_s)
         answer = wait_for_approval(params.approval_timeout_s, params.on_timeout)
         run, by = answer.action == "approve", answer.by
-    from causal_core.atomic import atomic_write_json
-    atomic_write_json(path, {"run_sweep": run, "by": by, "probe_action": d["action"]})
-    return run
+    return probe_phase.save_approval(cyc, run, by, d["action"])
 
 
 def _run_sweep(cyc, cfg, params: LoopParams, index, on_result, probed: bool, log) -> list[RunResult]:

@@ -48,6 +48,17 @@ def ceiling_path(cyc: CycleLayout) -> Path:
     return probe_dir(cyc) / "ceiling.json"
 
 
+def load_approval(cyc: CycleLayout) -> dict | None:
+    p = probe_dir(cyc) / "approval.json"
+    import json
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def save_approval(cyc: CycleLayout, run_sweep: bool, by: str, probe_action: str) -> bool:
+    atomic_write_json(probe_dir(cyc) / "approval.json", {"run_sweep": run_sweep, "by": by, "probe_action": probe_action})
+    return run_sweep
+
+
 def wanted(intervention: str, params: LoopParams) -> bool:
     """Probe before this experiment: it was chosen (probe_before), or its arms need the direction."""
     return intervention == params.probe_before or "PROJECT_DIRECTION" in catalog.get(intervention).requires_env
