@@ -6,7 +6,7 @@ Layout of an experiment out dir (also the RAW_RESULT that record_writer reads):
     stats.json              Analysis (written by `causal-golf analyze` / the flow)
     runs/RUN_ID.stdout|.stderr|.pid|.result.json   per run, from the runner
     runs/RUN_ID.txt, RUN_ID_metrics.jsonl, RUN_ID_mlx_model.npz   from the trainer (OUT_DIR=runs/)
-An entry per finished experiment is appended to experiment_log.json (default: next to DIR).
+One entry per experiment (and out dir) in experiment_log.json (default: next to DIR), updated in place by a rerun.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from causal_core.atomic import atomic_write_json, atomic_write_text, check_json_list, locked_json_list_append
 from causal_core.experiments.config import ExperimentConfig
+from causal_core.experiments.run_owner import own_run
 from causal_core.logparse import final_score
 from causal_core.safe_paths import check_output_dir
 
@@ -174,7 +175,8 @@ def _load_result(path: Path) -> RunResult | None:
 def run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,
             resume: bool = True) -> RunResult:
     """Run one (condition, seed); an existing complete result in out_dir is returned as is."""
-    with run_slot(config.parallel_limit()):
+    # own_run: never while an earlier attempt of this run still trains (run_owner.py).
+    with run_slot(config.parallel_limit()), own_run(Path(out_dir).resolve() / "runs", config.run_id(condition, seed)):
         return _run_one(config, condition, seed, out_dir, resume)
 
 
@@ -295,6 +297,10 @@ def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume:
             raise
 
 
+# One experiment_log entry per experiment run in one out dir: a rerun updates it in place.
+LOG_IDENTITY = ("experiment_id", "out_dir")
+
+
 def log_entry(raw: RawRuns, out_dir: Path) -> dict:
     runs = [{k: getattr(r, k) for k in ("run_id", "condition", "seed", "status", "val_bpb", "error")} for r in raw.runs]
     # Same runs -> same entry_id: a resumed, already-finished experiment is not logged twice.
@@ -322,5 +328,5 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log
         runs, stopped = run_pairs(config, list(config.seeds), out_dir, resume), None
     raw = summarize(config, runs, stopped)
     atomic_write_json(out_dir / "raw_runs.json", raw.model_dump(mode="json"))
-    locked_json_list_append(log, log_entry(raw, out_dir), key="entry_id")
+    locked_json_list_append(log, log_entry(raw, out_dir), key="entry_id", replace=LOG_IDENTITY)
     return raw
