@@ -110,3 +110,47 @@ def test_a_rerun_that_finishes_a_failed_seed_updates_the_log_entry_in_place(tmp_
     entries = json.loads(log.read_text())
     assert [e["entry_id"] for e in entries][0] == "earlier" and len(entries) == 2
     assert entries[1]["conditions"]["treatment"]["failed_seeds"] == []
+
+
+# ---------------------------------------------------------------- the local Prefect server
+
+PARENT = """
+import sys, time
+sys.path.insert(0, {root!r})
+from deployments.local_server import start_local_server
+s = start_local_server({home!r}, timeout=300)
+print(s.proc.pid, s.port, flush=True)
+time.sleep(600)
+"""
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_the_local_server_dies_with_its_parent(tmp_path, sig):
+    code = PARENT.format(root=str(ROOT), home=str(tmp_path / "home"))
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        line = parent.stdout.readline()
+        assert line, "the parent did not start a server"
+        server_pid, port = map(int, line.split())
+        assert group_alive(server_pid)
+        parent.send_signal(sig)
+        parent.wait(30)
+        wait_for(lambda: not group_alive(server_pid), 30, "the server's process group to end")
+        import socket
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0          # nothing listens any more
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        with __import__("contextlib").suppress(Exception):
+            os.killpg(server_pid, signal.SIGKILL)
