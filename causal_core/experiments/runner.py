@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -311,11 +312,20 @@ def log_entry(raw: RawRuns, out_dir: Path) -> dict:
             "stopped_early": raw.stopped_early, "runs": runs, "finished_at": raw.finished_at}
 
 
+def check_executable(config: ExperimentConfig) -> None:
+    """The command's program (e.g. torchrun) must start here: found now, not by the first seed's
+    Popen after config.json is written (make-config does not check it: configs are made elsewhere)."""
+    exe = config.argv()[0]
+    if not (os.access(config.resolved_workdir() / exe, os.X_OK) if os.sep in exe else shutil.which(exe)):
+        raise FileNotFoundError(f"trainer command {exe!r} is not an executable found on PATH")
+
+
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log: str | Path | None = None,
                    resume: bool = True) -> RawRuns:
     """All seeds (or the sequential design), then raw_runs.json and an experiment_log.json entry."""
     out_dir = Path(out_dir).resolve()
     config.check_runnable()                       # refuse before anything runs
+    check_executable(config)
     log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
     check_output_dir(out_dir)
     check_json_list(log)                          # not after every seed has trained
