@@ -29,7 +29,7 @@ from causal_core.experiments.config import ExperimentConfig
 from causal_core.experiments.progress import ProgressCallback, wait_reporting
 from causal_core.experiments.results import CONDITIONS, LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.sequential import run_sequential
-from causal_core.experiments.run_owner import own_run
+from causal_core.experiments.run_owner import kill_group as _kill_group, own_run
 from causal_core.logparse import final_score
 from causal_core.safe_paths import check_output_dir
 
@@ -53,21 +53,6 @@ def run_slot(limit: int) -> threading.BoundedSemaphore:
     their own threads (one Prefect task per seed) still never oversubscribe the cores."""
     with _live_lock:
         return _slots.setdefault(limit, threading.BoundedSemaphore(limit))
-
-
-def _kill_group(pgid: int, grace_s: float = 5.0) -> None:
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0)):
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except (ProcessLookupError, PermissionError):
-                return
-            time.sleep(0.1)
 
 
 def kill_live_runs() -> None:
