@@ -37,7 +37,7 @@ def threads_per_run(params: LoopParams, n_runs: int) -> int:
 
 def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
                 seeds: list[int] | None = None, budget_s: float | None = None,
-                stack: dict[str, dict] | None = None) -> ExperimentConfig:
+                stack: dict[str, dict] | None = None, alpha: float | None = None) -> ExperimentConfig:
     """The cycle's config, on top of `stack` (confirmed interventions); an existing
     config.json wins (a resumed cycle runs what it planned)."""
     if cyc.config.is_file():
@@ -51,13 +51,22 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
     cfg = ExperimentConfig(intervention=intervention, stack=dict(stack or {}), treatment=treatment, control=control,
                            seeds=seeds, budget_s=budget_s or params.budget_s, base_env=base_env(params),
                            trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
-                           max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads))
+                           max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads),
+                           alpha=alpha or params.alpha)     # the cycle's online level (online_fdr.py)
     cfg.save(cyc.config)
     return cfg
 
 
 def cycle_finished(cyc: CycleLayout) -> bool:
-    return cyc.stats.is_file() and cyc.record.is_file() and cyc.dag.is_file()
+    """record.json is a cycle's last output before its DAG (single, screening or multi-arm)."""
+    analysed = cyc.stats.is_file() or cyc.screen_analysis.is_file() or any(cyc.arms_dir.glob("*/experiment/stats.json"))
+    return analysed and cyc.record.is_file() and cyc.dag.is_file()
+
+
+def cycle_stats(d: Path) -> list[Path]:
+    """The stats.json files of a cycle folder: its experiment, else its arms in order."""
+    single = d / "experiment" / "stats.json"
+    return [single] if single.is_file() else sorted(d.glob("arms/*/experiment/stats.json"))
 
 
 def seed_jobs(cfg: ExperimentConfig) -> list[tuple[str, int]]:
@@ -132,17 +141,16 @@ def experiment_rows(layout: LoopLayout) -> list[dict]:
     """One row per finished cycle, for the UI's table artifact and the final report."""
     rows = []
     for d in sorted(layout.root.glob("cycle_*"), key=lambda p: int(p.name.split("_")[1])):
-        stats = d / "experiment" / "stats.json"
-        if not stats.is_file():
-            continue
-        a = load_stats(stats)
-        lo, hi = a.ci_t or (None, None)
-        rows.append({
-            "cycle": int(d.name.split("_")[1]), "intervention": a.intervention,
-            "control_bpb": _mean(a.control_bpb), "treatment_bpb": _mean(a.treatment_bpb),
-            "effect_bpb": _r(a.effect_bpb), "ci_low": _r(lo), "ci_high": _r(hi),
-            "p": _r(a.p_adjusted, 4), "n_pairs": a.n_pairs, "decision": a.decision,
-        })
+        for stats in cycle_stats(d):      # one row per arm of a multi-arm cycle
+            a = load_stats(stats)
+            lo, hi = a.ci_t or (None, None)
+            rows.append({
+                "cycle": int(d.name.split("_")[1]), "intervention": a.intervention,
+                "control_bpb": _mean(a.control_bpb), "treatment_bpb": _mean(a.treatment_bpb),
+                "effect_bpb": _r(a.effect_bpb), "ci_low": _r(lo), "ci_high": _r(hi),
+                "p": _r(a.p_adjusted, 4), "n_pairs": a.n_pairs, "decision": a.decision,
+                "alpha": _r(a.alpha, 4), "family_size": a.family_size,
+            })
     return rows
 
 
@@ -165,7 +173,7 @@ def runs_trained(layout: LoopLayout) -> int:
     """Training runs the loop made in its cycles (experiment and replication); runs served
     from an earlier cycle (reuse_runs) trained nothing and do not count."""
     n = 0
-    for p in layout.root.glob("cycle_*/*/raw_runs.json"):
+    for p in layout.root.glob("cycle_*/**/raw_runs.json"):     # experiment, replication, arms, screen pairs
         n += sum(1 for r in RawRuns.load(p).runs if not r.reused)
     return n
 
@@ -187,7 +195,8 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
         f"**Decision: {analysis.decision}**  ",
         f"Effect (treatment - control): {_fmt(analysis.effect_bpb)} val_bpb, "
         f"95% t interval [{_fmt(lo)}, {_fmt(hi)}], p = {_fmt(analysis.p_adjusted, 4)} "
-        f"(Holm over {analysis.family_size}), {analysis.n_pairs} complete pairs, MDE {analysis.mde_bpb}.",
+        f"(Holm over {analysis.family_size}), {analysis.n_pairs} complete pairs, MDE {analysis.mde_bpb}, "
+        f"gate alpha {analysis.alpha:.4g}.",
         "",
         f"Why this intervention: {why}",
         "",

@@ -110,3 +110,27 @@ class CycleLayout:
     @property
     def report(self) -> Path:
         return self.dir / "report.md"
+
+    # screening cycles: design.json, then one (row, mirror row) config per pair under screen/
+    @property
+    def design(self) -> Path:
+        return self.dir / "design.json"
+
+    @property
+    def screen_dir(self) -> Path:
+        return self.dir / "screen"
+
+    def screen_pair(self, i: int) -> Path:
+        return self.screen_dir / f"pair_{i}"          # config.json, runs/, raw_runs.json
+
+    @property
+    def screen_analysis(self) -> Path:
+        return self.screen_dir / "analysis.json"
+
+    # multi-arm cycles: one experiment per arm, all on the same seeds against the same control
+    @property
+    def arms_dir(self) -> Path:
+        return self.dir / "arms"
+
+    def arm(self, name: str) -> Path:
+        return self.arms_dir / name                   # config.json, experiment/{runs,raw_runs.json,stats.json}

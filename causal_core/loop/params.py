@@ -35,6 +35,13 @@ class LoopParams(BaseModel):
     reuse_runs: bool = Field(True, description="serve a run whose resolved trainer config, seed and code were already trained")
     stack_confirmed: bool = Field(True, description="test each next intervention on top of the ones confirmed so far")
     replicate: bool = Field(True, description="replicate a confirmed effect on fresh seeds when the wall-clock gate allows")
+    online_fdr: bool = Field(True, description="hold each confirmatory cycle to its LORD++ level alpha_t (FDR over the loop's life)")
+    alpha: float = Field(0.05, gt=0, lt=1, description="the gate's alpha; with online_fdr the loop's nominal FDR")
+    screen_k: int = Field(0, ge=0, description="switches per screening cycle (0 = never screen; docs/experiments.md has the rule)")
+    screen_seeds: int = Field(1, ge=1, description="seeds every design row runs on (common random numbers)")
+    screen_max_rows: int = Field(8, ge=4, description="rows of a screening design at most (mirror-paired, so even)")
+    screen_min_ei: float = Field(0.001, ge=0, description="expected improvement (bpb) a switch needs to be screened")
+    max_arms: int = Field(3, ge=1, description="treatment arms of a multi-arm confirmation cycle at most")
     run_diagnostics: bool = Field(True, description="run checkpoint diagnostics in cycle 0 where available")
     assemble: bool = Field(True, description="assemble a submission at the end")
 

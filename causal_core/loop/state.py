@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from pydantic import BaseModel
+from typing import Literal
+
+from pydantic import BaseModel, Field
 
 from causal_core.atomic import atomic_write_json
 from causal_core.loop.layout import CycleLayout, LoopLayout
@@ -20,6 +22,10 @@ class CyclePlan(BaseModel):
     seeds: list[int] | None = None
     budget_s: float | None = None
     approved_by: str | None = None   # auto | ui | cli | timeout
+    # single: one switch (intervention); screen: a design over `arms`; multiarm: `arms` vs one control
+    kind: Literal["single", "screen", "multiarm"] = "single"
+    arms: list[str] = Field(default_factory=list)
+    expected: dict[str, float] = Field(default_factory=dict)   # expected effect per arm (bpb)
 
 
 def started_at(layout: LoopLayout) -> float:
