@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
           f"loop seeds {args.loop_seeds}; held-out seeds {args.eval_seeds}; {len(space.SWITCHES)} switches; "
           f"records: {records or 'none (catalog priors)'}\nbase env: {benv}", flush=True)
 
-    server = start_local_server(Path(tempfile.mkdtemp(prefix="cg_bench_search_")) / "prefect_home")
+    server = start_local_server(Path(tempfile.mkdtemp(prefix="cg_bench_search_")) / "prefect_home", timeout=900)  # a loaded machine starts it slowly
     reps = []
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):

@@ -60,6 +60,7 @@ def cycle_loop(
     screen_k: int = 0,
     screen_seeds: int = 1,
     screen_max_rows: int = 8,
+    screen_resolution: int = 4,
     screen_min_ei: float = 0.001,
     max_arms: int = 3,
     run_diagnostics: bool = True,

@@ -100,7 +100,11 @@ def plan_next(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout, st
     if len(factors) >= params.screen_k:
         chosen = top_k(factors, params.screen_k, params.screen_min_ei)
         seeds = screen_seeds(params)
-        design = make_design(chosen, seeds, params.screen_max_rows, randomization_seed=n)
+        try:
+            design = make_design(chosen, seeds, params.screen_max_rows, randomization_seed=n,
+                                 resolution=params.screen_resolution)
+        except ValueError:      # screen_k too large for screen_max_rows: no screen
+            return None
         if len(chosen) == params.screen_k and (left is None or design.n_runs <= left):
             why = (f"screening: {len(factors)} never-screened candidates with expected improvement >= "
                    f"{params.screen_min_ei} bpb and no screened switch awaits confirmation; top {params.screen_k} by "
@@ -167,7 +171,7 @@ def screen_design(cyc: CycleLayout, params: LoopParams, plan: CyclePlan, dag: Da
     from causal_core.experiments.screening import foldover
     design = make_design(factors, plan.seeds or screen_seeds(params),   # an approver's extra arm may need more rows
                          max_rows=max(params.screen_max_rows, len(foldover(len(factors)))),
-                         randomization_seed=cyc.n, stack=stack)
+                         randomization_seed=cyc.n, stack=stack, resolution=params.screen_resolution)
     atomic_write_json(cyc.design, design.model_dump())
     return design
 

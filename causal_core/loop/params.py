@@ -40,6 +40,7 @@ class LoopParams(BaseModel):
     screen_k: int = Field(0, ge=0, description="switches per screening cycle (0 = never screen; docs/experiments.md has the rule)")
     screen_seeds: int = Field(1, ge=1, description="seeds every design row runs on (common random numbers)")
     screen_max_rows: int = Field(8, ge=4, description="rows of a screening design at most (mirror-paired, so even)")
+    screen_resolution: Literal[3, 4] = Field(4, description="4: fold-over designs (main effects clear of 2FIs); 3: Plackett-Burman, half the runs")
     screen_min_ei: float = Field(0.001, ge=0, description="expected improvement (bpb) a switch needs to be screened")
     max_arms: int = Field(3, ge=1, description="treatment arms of a multi-arm confirmation cycle at most")
     run_diagnostics: bool = Field(True, description="run checkpoint diagnostics in cycle 0 where available")
