@@ -22,6 +22,7 @@ from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.run_reuse import runs_to_train
 from causal_core.loop.state import CyclePlan
+from causal_core.run_key import config_key
 from tasks import experiment
 from tasks.experiment import result_file
 
@@ -76,12 +77,15 @@ def multiarm_cycle(cyc: CycleLayout, plan: CyclePlan, params: LoopParams, layout
     """k arms on the same seeds; the first arm's control is trained, the others' are served from
     the run index. Returns (analyses, stop reason)."""
     arms = ck.arm_configs(cyc, params, plan, stack, gate_alpha)
-    first_cfg = arms[0][0]
-    shared = [a for a in arms[1:] if index is not None and a[0].condition_env("control") == first_cfg.condition_env("control")]
+    # The other arms' controls run after the first arm's (wave 2), so the run index serves them.
+    later = arms[1:] if index is not None else []
     wave1 = [(p, c, s, d) for cfg, p, d in arms for c, s in seed_jobs(cfg)
-             if not (c == "control" and any(p == q for _, q, _ in shared))]
-    wave2 = [(p, "control", s, d) for cfg, p, d in shared for s in cfg.seeds]
+             if not (c == "control" and any(p == q for _, q, _ in later))]
+    wave2 = [(p, "control", s, d) for cfg, p, d in later for s in cfg.seeds]
+    first_control = config_key(arms[0][0].condition_env("control"))
     need = sum(runs_to_train(cfg, [(c, s) for q, c, s, _ in wave1 if q == p], d, index) for cfg, p, d in arms)
+    need += sum(runs_to_train(cfg, [("control", s) for s in cfg.seeds], d, index) for cfg, _, d in later
+                if config_key(cfg.condition_env("control")) != first_control)     # a control of its own
     if (reason := _over_budget(layout, params, cyc.n, need)):
         return [], reason
     todo = not all((d / "stats.json").is_file() for _, _, d in arms)

@@ -60,6 +60,8 @@ class ExperimentConfig(BaseModel):
     stack: dict[str, dict[str, EnvScalar]] = Field(default_factory=dict)
     treatment: dict[str, EnvScalar]
     control: dict[str, EnvScalar]
+    # Two rows of a screening design (cycle_kinds.py): no paired test of its own, one seed is enough.
+    design_row: bool = False
     seeds: list[int] = Field(default_factory=lambda: list(DEFAULT_SEEDS))
     budget_s: float = Field(600.0, gt=0)   # expected wall-clock per run; timeout = budget_s + timeout_grace_s
     timeout_grace_s: float = Field(120.0, ge=0)
@@ -107,8 +109,8 @@ class ExperimentConfig(BaseModel):
 
     @field_validator("seeds")
     @classmethod
-    def _seeds(cls, v: list[int]) -> list[int]:
-        if len(v) < 2:
+    def _seeds(cls, v: list[int], info) -> list[int]:
+        if len(v) < (1 if info.data.get("design_row") else 2):
             raise ValueError("at least 2 seeds are needed for a paired test")
         if len(set(v)) != len(v) or any(s < 0 for s in v):
             raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
@@ -162,6 +164,8 @@ class ExperimentConfig(BaseModel):
         payload = self.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s"})
         if not payload["stack"]:
             del payload["stack"]     # ids of unstacked experiments stay what they were
+        if not payload["design_row"]:
+            del payload["design_row"]
         h = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
         return f"{self.intervention}-{h}"
 

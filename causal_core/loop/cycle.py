@@ -64,9 +64,12 @@ def cycle_finished(cyc: CycleLayout) -> bool:
 
 
 def cycle_stats(d: Path) -> list[Path]:
-    """The stats.json files of a cycle folder: its experiment, else its arms in order."""
+    """The stats.json files of a cycle folder: its experiment, else its arms in order once the
+    multi-arm cycle is recorded (arms' stats are written one by one; a half-written set is not a result)."""
     single = d / "experiment" / "stats.json"
-    return [single] if single.is_file() else sorted(d.glob("arms/*/experiment/stats.json"))
+    if single.is_file():
+        return [single]
+    return sorted(d.glob("arms/*/experiment/stats.json")) if (d / "record.json").is_file() else []
 
 
 def seed_jobs(cfg: ExperimentConfig) -> list[tuple[str, int]]:

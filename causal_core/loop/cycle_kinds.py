@@ -196,7 +196,8 @@ def screen_configs(cyc: CycleLayout, params: LoopParams, design: ScreenDesign) -
         if path.is_file():
             cfg = ExperimentConfig.load(path)
         else:
-            cfg = ExperimentConfig(intervention=design.factors[0].name, stack=design.stack, treatment=_row_env(design, r),
+            cfg = ExperimentConfig(intervention=design.factors[0].name, design_row=True, stack=design.stack,
+                                   treatment=_row_env(design, r),
                                    control=_row_env(design, m), seeds=design.seeds, budget_s=params.budget_s,
                                    base_env=base_env(params), trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n,
                                    threads_per_run=threads, alpha=params.alpha,
