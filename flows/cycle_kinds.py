@@ -14,7 +14,7 @@ from causal_core.atomic import atomic_write_json
 from causal_core.dag.models import DagResult
 from causal_core.experiments.refutation import refute
 from causal_core.experiments.refutation import apply as apply_refutation
-from causal_core.experiments.runner import RunResult
+from causal_core.experiments.results import RunResult
 from causal_core.experiments.stats import write_stats
 from causal_core.loop import cycle_kinds as ck
 from causal_core.loop.cycle import runs_left, seed_jobs

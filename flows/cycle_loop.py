@@ -7,12 +7,14 @@ import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.futures import as_completed
 
-from causal_core.experiments.runner import RunResult
+from causal_core.experiments.results import RunResult
+from causal_core.experiments.runner import progress_label
+from causal_core.loop.announce import decision_line, run_line
 from causal_core.loop import cycle as cyclelib
-from causal_core.loop import diagnostics_step
+from causal_core.loop import diagnostics_step, probe_phase
 from causal_core.loop import report
 from causal_core.loop.discovery import load_dag_result
 from causal_core.loop.layout import LoopLayout
@@ -26,6 +28,8 @@ from causal_core.loop.stop_rules import stop_reason
 from flows import cycle_kinds as kinds
 from flows.approval import edit_arms, wait_for_approval
 from tasks import artifacts, diagnostics, discovery, experiment
+from tasks import probe as probe_tasks
+from tasks.progress import ProgressBoard
 from tasks.experiment import result_file
 
 STOP = "__stop__"      # a plan the approver answered with "stop"
@@ -39,6 +43,8 @@ def cycle_loop(
     data_path: str = "data/embedded_sp1024",
     seeds: list[int] = [1, 2, 3],  # noqa: B006
     budget_s: float = 120.0,
+    budget_mode: str = "time",
+    time_budget_s: float = 60.0,
     trainer_env: dict = {},  # noqa: B006
     first_intervention: str | None = None,
     auto_approve: bool = False,
@@ -65,6 +71,9 @@ def cycle_loop(
     max_arms: int = 3,
     run_diagnostics: bool = True,
     assemble: bool = True,
+    probe_before: str | None = None,
+    probe_pools: list[str] = ["freq:top", "freq:mid"],  # noqa: B006
+    probe_separation_t: float = 1.0,
 ) -> dict:
     params = validate_params(dict(locals()))     # refuse bad parameters before any work
     log = get_run_logger()
@@ -75,7 +84,7 @@ def cycle_loop(
     # Cycle 0: discovery.
     cyc0 = layout.cycle(0)
     discovery.extract(cyc0, roots)
-    dag_path = discovery.dag(cyc0, None)
+    dag_path = discovery.dag(cyc0, None, params.budget_mode)
     ident = discovery.identifiability.submit(cyc0)
     artifacts.publish_dag(cyc0.n, dag_path)
     ident.result()
@@ -108,23 +117,32 @@ def cycle_loop(
             if reason:
                 break
             discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
-            dag_path = discovery.dag(cyc, dag_path)
+            dag_path = discovery.dag(cyc, dag_path, params.budget_mode)
             artifacts.publish_dag(n, dag_path)
             n += 1
             continue
         log.info("cycle %d: testing %s (%s)", n, plan.intervention, plan.why)
+        verdict = None
+        if probe_phase.wanted(plan.intervention, params):     # the cheap probe gates the expensive sweep
+            verdict = probe_tasks.probe(cyc, params, layout, plan.intervention)
+            artifacts.publish_probe(n, verdict)
+            if not _approve_probe(cyc, verdict, params, log):
+                reason = f"probe gate: the sweep of {plan.intervention} was not run ({verdict['decision']['why']})"
+                break
         stack, unstacked = stack_for(plan.intervention, layout, params)
         if unstacked and not cyc.config.is_file():
             log.warning("cycle %d: %s", n, unstacked)
         test = online_fdr_state.level_for(layout, n, [plan.intervention], params.alpha) if params.online_fdr else None
-        cfg = cyclelib.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s, stack,
+        cfg = cyclelib.plan_config(cyc, probe_phase.sweep_params(plan.intervention, params, verdict),
+                                   plan.intervention, plan.seeds, plan.budget_s, stack,
                                    test.gate_alpha if test else None)
         index = layout.run_index if params.reuse_runs else None
         reason = cyclelib.over_run_budget(layout, params, cyc, cfg, index)
         if reason:
             break
-        runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, diags.offer)
+        runs = _run_sweep(cyc, cfg, params, index, diags.offer, verdict is not None, log)
         raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)
+        log.info(decision_line(n, analysis))
         if cyclelib.needs_refutation(cyc, analysis):
             rep_cfg = rep_runs = None
             if cyclelib.replication_allowed(params, time.time() - t0, runs, 2 * len(cfg.seeds),
@@ -132,16 +150,19 @@ def cycle_loop(
                 rep_cfg = cyclelib.replication_config(cyc, cfg)
                 rep_runs = _run_seeds(cyc.n, rep_cfg, cyc.replication_config, cyc.replication_dir, params, index)
             analysis, _ = cyclelib.refute_step(cyc, analysis, rep_cfg, rep_runs)
+            log.info(decision_line(n, analysis, stage="after refutation"))
         record = cyclelib.record_step(layout, cyc, raw, analysis, params.records_out)
         if test:
             online_fdr_state.record_outcome(layout, n, analysis.decision == "confirmed")
         discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
-        dag_path = discovery.dag(cyc, dag_path)
+        dag_path = discovery.dag(cyc, dag_path, params.budget_mode)
         artifacts.publish_cycle(n, analysis, plan.why, record, cyclelib.experiment_rows(layout), dag_path,
                                 cyclelib.load_refutation(cyc))
         n += 1
 
     diags.finish(log)
+    if params.run_diagnostics:
+        artifacts.publish_diagnostics(layout)
     final = report.write_final_report(layout, params, reason, assemble=params.assemble)
     log.info("loop stopped: %s; final report %s", reason, layout.final_report_md)
     return final
@@ -192,6 +213,37 @@ def _other_kind(cyc, plan: CyclePlan, params: LoopParams, layout: LoopLayout, da
     return reason
 
 
+def _approve_probe(cyc, verdict: dict, params: LoopParams, log) -> bool:
+    """The probe's own pause: approve runs the sweep, stop skips it. Unattended, the verdict decides."""
+    earlier = probe_phase.load_approval(cyc)      # a resumed loop does not ask twice
+    if earlier is not None:
+        return earlier["run_sweep"]
+    d, c = verdict["decision"], verdict["cost"]
+    if params.auto_approve:
+        run, by = d["action"] == "run", "auto (the probe's verdict)"
+    else:
+        log.info("cycle %d probe: %s (%s); the sweep costs %d runs (first phase %d): waiting up to %.0f s for "
+                 "approval (approve runs it, stop skips it)", cyc.n, d["action"], d["why"], c["sweep_runs_planned"],
+                 c["first_phase_runs"], params.approval_timeout_s)
+        answer = wait_for_approval(params.approval_timeout_s, params.on_timeout)
+        run, by = answer.action == "approve", answer.by
+    return probe_phase.save_approval(cyc, run, by, d["action"])
+
+
+def _run_sweep(cyc, cfg, params: LoopParams, index, on_result, probed: bool, log) -> list[RunResult]:
+    """All seeds; after a probe, under the cost ceiling: one arm x 3 seeds first, the rest only on separation."""
+    from causal_core.experiments.cost_ceiling import first_phase_seeds
+    first = first_phase_seeds(cfg.seeds) if probed else cfg.seeds
+    runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, on_result, seeds=first)
+    if len(first) < len(cfg.seeds):
+        ceiling = probe_phase.ceiling_step(cyc, runs, len(cfg.seeds), params.probe_separation_t)
+        log.info("cycle %d cost ceiling: %s", cyc.n, ceiling["why"])
+        if ceiling["action"] == "continue":
+            runs += _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, on_result,
+                               seeds=cfg.seeds[len(first):])
+    return runs
+
+
 class _Diagnostics:
     """Cycle 0's diagnostics, started on the first finished control checkpoint of the loop's
     first experiment, so they overlap its other seed runs instead of delaying them."""
@@ -222,26 +274,28 @@ class _Diagnostics:
 
 
 def _run_seeds(n: int, cfg, config_path: Path, out: Path, params: LoopParams, index: Path | None,
-               on_result=None) -> list[RunResult]:
-    """All seed runs of a config as parallel tasks; a crashed seed is retried, then kept as failed."""
-    jobs = cyclelib.seed_jobs(cfg)
+               on_result=None, seeds: list[int] | None = None) -> list[RunResult]:
+    """All seed runs of a config (or of `seeds`) as parallel tasks; a crashed seed is retried, then kept as failed."""
+    jobs = [j for j in cyclelib.seed_jobs(cfg) if seeds is None or j[1] in seeds]
     kind = "replication" if out.name == "replication" else "seed-runs"
-    progress = create_progress_artifact(progress=0.0, key=f"cycle-{n}-{kind}",
-                                        description=f"cycle {n}: {kind} of {cfg.intervention}")
+    board = ProgressBoard(f"cycle-{n}-{kind}", f"cycle {n}: {kind} of {cfg.intervention}",
+                          [progress_label(cfg, c, s) for c, s in jobs])
     task = experiment.run_seed.with_options(retries=params.seed_retries, retry_delay_seconds=1)
-    futures = {task.submit(config_path, c, s, out, n, params.dispatch, index): (c, s) for c, s in jobs}
-    results, finished = [], 0
+    futures = {task.submit(config_path, c, s, out, n, params.dispatch, index, board.key): (c, s) for c, s in jobs}
+    results = []
+    log = get_run_logger()
     for fut in as_completed(list(futures)):
         c, s = futures[fut]
-        finished += 1
-        update_progress_artifact(progress, 100.0 * finished / len(jobs))
+        board.finish(progress_label(cfg, c, s))
         state = fut.state
         if state.is_completed():
             results.append(fut.result())
+            log.info(run_line(progress_label(cfg, c, s), results[-1]))
             if on_result:
                 on_result(results[-1])
         else:   # retries exhausted: the runner's own failed result decides reduced_power / failed
             path = result_file(config_path, c, s, out)
             if path.is_file():
                 results.append(RunResult.model_validate_json(path.read_text()))
+    board.close()
     return results

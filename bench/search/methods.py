@@ -57,7 +57,8 @@ def run_loop(work: Path, data_path: Path, trainer_env: dict, seeds: list[int], b
                         data_path=str(data_path), seeds=seeds, budget_s=budget_s, trainer_env=trainer_env,
                         auto_approve=True, stop_on_confirmed=False, max_runs=budget, max_nulls_in_a_row=budget,
                         max_cycles=budget, max_parallel=max_parallel, replicate=replicate,
-                        run_diagnostics=False, assemble=False, **extra)
+                        run_diagnostics=False, assemble=False, **{"budget_mode": "steps", **extra})
+    # budget_mode "steps": TPE/random and the held-out check train a fixed step count, so the loop does too
     return {"stop_reason": report.get("stop_reason"), "wall_s": round(time.perf_counter() - t, 1),
             "max_runs": budget, "results_dir": str(work / "results")}
 
@@ -72,9 +73,9 @@ def loop_history(results_dir: Path, cache: RunCache | None = None) -> list[dict]
     the runs it cost (experiment + replication) and the cumulative count. A multi-arm cycle gives
     one entry per arm (the cycle's runs on its first, all at the cycle's cumulative count); a
     screening cycle one entry with decision "screen" (it claims nothing, its runs are charged)."""
-    from causal_core.experiments.runner import RawRuns
+    from causal_core.experiments.results import RawRuns
     from causal_core.experiments.stats import load_stats
-    from causal_core.loop.cycle import cycle_stats
+    from causal_core.loop.layout import cycle_stats
 
     cycles, cum = [], 0
     dirs = sorted(Path(results_dir).glob("cycle_*"), key=lambda p: int(p.name.split("_")[1]))

@@ -17,6 +17,9 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
 from causal_core.atomic import atomic_write_json
+from causal_core.experiments.results import RawRuns
+from causal_core.experiments.sequential_level import look_alpha
+from causal_core.experiments.budget import BudgetSummary
 
 Decision = Literal["confirmed", "suggestive", "null", "failed"]
 BOOT_METHOD = "percentile"
@@ -74,6 +77,8 @@ class Analysis(BaseModel):
     condition_status: dict[str, str] = Field(default_factory=dict)
     decision: Decision = "failed"
     notes: list[str] = Field(default_factory=list)
+    budget_mode: Literal["time", "steps"] = "steps"          # what the decision holds for (absent = steps)
+    budget: BudgetSummary | None = None                       # time budget, steps and ms/step per arm
 
     def redecide(self) -> "Analysis":
         failed = any(s == "failed" for s in self.condition_status.values())
@@ -107,10 +112,12 @@ def paired_stats(control: np.ndarray, treatment: np.ndarray, n_boot: int = 9999,
 def analyze(raw_runs, *, mde: float | None = None, alpha: float | None = None, n_boot: int = 9999,
             seed: int = 0) -> Analysis:
     """Analysis of one experiment as a family of one (use `holm` to adjust across a cycle)."""
-    from causal_core.experiments.runner import RawRuns
+    from causal_core.experiments.analysis_inputs import check_options, check_scores
+    check_options(mde, alpha, n_boot)
     raw = raw_runs if isinstance(raw_runs, RawRuns) else RawRuns.load(raw_runs)
     cfg = raw.config
     c, t = raw.scores("control"), raw.scores("treatment")
+    check_scores({"control": c, "treatment": t})
     seeds = [s for s in cfg.seeds if s in c and s in t] + sorted(set(c) & set(t) - set(cfg.seeds))
     cs, ts = np.array([c[s] for s in seeds]), np.array([t[s] for s in seeds])
     st = paired_stats(cs, ts, n_boot=n_boot, seed=seed)
@@ -121,9 +128,11 @@ def analyze(raw_runs, *, mde: float | None = None, alpha: float | None = None, n
                  condition_status={k: v.status for k, v in raw.conditions.items()},
                  reduced_power=any(v.status == "reduced_power" for v in raw.conditions.values()), **st)
     a.p_gate = a.p_value
+    a.budget_mode, a.budget = cfg.budget_mode, raw.budget
+    if raw.budget is not None:
+        a.notes.append("decided under " + raw.budget.describe())
     if cfg.sequential and a.p_value is not None:
         # The last look of a group-sequential design is compared with its calibrated level.
-        from causal_core.experiments.sequential import look_alpha
         nominal = look_alpha(cfg.min_pairs, len(cfg.seeds), a.alpha)
         a.p_gate = min(1.0, a.p_value * a.alpha / nominal)
         a.notes.append(f"sequential design: per-look level {nominal:.4g}; p_gate = p * alpha / level")
@@ -207,4 +216,7 @@ def to_outcome(a: Analysis):
     lo, hi = a.ci_t or (None, None)
     return ExperimentOutcome(intervention=a.intervention, decision=a.decision, effect_bpb=a.effect_bpb,
                              ci_low=lo, ci_high=hi, p_value=a.p_adjusted, n_pairs=a.n_pairs,
-                             platform=a.platform, cycle=a.cycle)
+                             platform=a.platform, cycle=a.cycle, budget_mode=a.budget_mode,
+                             time_budget_s=a.budget.time_budget_s if a.budget else None,
+                             arm_steps={c: b.steps for c, b in a.budget.arms.items() if b.steps} if a.budget else {},
+                             step_time_ratio=a.budget.step_time_ratio if a.budget else None)

@@ -23,13 +23,14 @@ from causal_core.dag.models import Candidate, DagResult
 from causal_core.experiments.config import ExperimentConfig
 from causal_core.experiments.multiarm import ArmPlan, plan_arms
 from causal_core.experiments.power import pooled_pair_sd
-from causal_core.experiments.runner import RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.results import RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.screening import Factor, ScreenAnalysis, ScreenDesign, analyze_screen, make_design, top_k
 from causal_core.experiments.stats import Analysis, analyze, holm, load_stats, write_stats
-from causal_core.loop.cycle import TRAINER, REPO_ROOT, base_env, experiment_rows, runs_left, threads_per_run
+from causal_core.loop.cycle import experiment_rows, runs_left, threads_per_run
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.state import CyclePlan
+from causal_core.trainer import REPO_ROOT, TRAINER, base_env
 
 SCREEN_SEED_OFFSET = 500
 DEFAULT_PAIR_SD = 0.01      # before the loop has measured its own noise (bpb, paired difference)
@@ -138,7 +139,7 @@ def screen_factors(params: LoopParams, dag: DagResult, layout: LoopLayout, stack
     tested: dict[str, int] = {}
     for r in experiment_rows(layout):
         tested[r["intervention"]] = tested.get(r["intervention"], 0) + 1
-    base = base_env(params)
+    base = base_env(params.data_path, params.trainer_env)
     out, keys = [], set()
     for c in ranked_candidates(dag):
         e = catalog.CATALOG[c.intervention]
@@ -154,6 +155,26 @@ def screen_factors(params: LoopParams, dag: DagResult, layout: LoopLayout, stack
                           prior_sd_bpb=eff.sd if eff else e.prior_sd_bpb,
                           expected_improvement_bpb=c.expected_improvement_bpb))
     return out
+
+
+# --- configs: the same run fields and budget resolution as cycle.plan_config ---------------------
+
+def _run_fields(params: LoopParams, budget_s: float | None = None) -> dict:
+    timed = params.budget_mode == "time"
+    return {"budget_s": max(budget_s or params.budget_s, params.time_budget_s if timed else 0),
+            "base_env": base_env(params.data_path, params.trainer_env), "trainer": str(TRAINER),
+            "workdir": str(REPO_ROOT), "max_parallel": params.max_parallel or None,
+            "budget_mode": params.budget_mode, "time_budget_s": params.time_budget_s if timed else None}
+
+
+def _finish(cfg: ExperimentConfig, d: Path) -> ExperimentConfig:
+    """Time budget: each arm's steps from its step time (calibration cache shared with the loop, so
+    arms with the same control get the same steps); a switch the trainer never reads is refused."""
+    from causal_core.experiments.actuation import warn_ignored
+    from causal_core.experiments.budget import resolve as resolve_budget
+    cfg = resolve_budget(cfg, d / "calibration")
+    warn_ignored(cfg, cfg.check_runnable())
+    return cfg
 
 
 # --- screening cycle steps ---------------------------------------------------------------------
@@ -197,12 +218,10 @@ def screen_configs(cyc: CycleLayout, params: LoopParams, design: ScreenDesign) -
             cfg = ExperimentConfig.load(path)
         else:
             cfg = ExperimentConfig(intervention=design.factors[0].name, design_row=True, stack=design.stack,
-                                   treatment=_row_env(design, r),
-                                   control=_row_env(design, m), seeds=design.seeds, budget_s=params.budget_s,
-                                   base_env=base_env(params), trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n,
-                                   threads_per_run=threads, alpha=params.alpha,
-                                   max_parallel=params.max_parallel or None)
-            cfg.save(path)
+                                   treatment=_row_env(design, r), control=_row_env(design, m), seeds=design.seeds,
+                                   cycle=cyc.n, threads_per_run=threads, alpha=params.alpha, **_run_fields(params))
+            _finish(cfg, d).save(path)
+            cfg = ExperimentConfig.load(path)
         out.append((cfg, path, d))
     return out
 
@@ -320,10 +339,10 @@ def arm_configs(cyc: CycleLayout, params: LoopParams, plan: CyclePlan, stack: di
             from_catalog(name)
             treatment, control = stacked_sides(name, stack)
             cfg = ExperimentConfig(intervention=name, stack=dict(stack), treatment=treatment, control=control,
-                                   seeds=seeds, budget_s=plan.budget_s or params.budget_s, base_env=base_env(params),
-                                   trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
-                                   alpha=gate_alpha, max_parallel=params.max_parallel or None)
-            cfg.save(path)
+                                   seeds=seeds, cycle=cyc.n, threads_per_run=threads, alpha=gate_alpha,
+                                   **_run_fields(params, plan.budget_s))
+            _finish(cfg, cyc.arm(name)).save(path)
+            cfg = ExperimentConfig.load(path)
         out.append((cfg, path, cyc.arm(name) / "experiment"))
     return out
 

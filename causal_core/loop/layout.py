@@ -134,3 +134,12 @@ class CycleLayout:
 
     def arm(self, name: str) -> Path:
         return self.arms_dir / name                   # config.json, experiment/{runs,raw_runs.json,stats.json}
+
+
+def cycle_stats(d: Path) -> list[Path]:
+    """The stats.json files of a cycle folder: its experiment, else its arms in order once the
+    multi-arm cycle is recorded (arms' stats are written one by one; a half-written set is not a result)."""
+    single = d / "experiment" / "stats.json"
+    if single.is_file():
+        return [single]
+    return sorted(d.glob("arms/*/experiment/stats.json")) if (d / "record.json").is_file() else []
