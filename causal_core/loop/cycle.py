@@ -11,7 +11,7 @@ from causal_core.experiments.config import ExperimentConfig, from_catalog
 from causal_core.experiments.record_writer import write_experiment_record
 from causal_core.experiments.refutation import RefutationReport, refute
 from causal_core.experiments.refutation import apply as apply_refutation
-from causal_core.experiments.results import RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.results import LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.stats import Analysis, analyze, load_stats, write_stats
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
@@ -117,7 +117,8 @@ def record_step(layout: LoopLayout, cyc: CycleLayout, raw: RawRuns, analysis: An
     record = write_experiment_record(cyc.experiment_dir, records_out)
     atomic_write_json(cyc.record, {"path": str(record)})
     # entry_id hashes the runs: a resumed cycle never logs the same experiment twice.
-    locked_json_list_append(layout.experiment_log, log_entry(raw, cyc.experiment_dir), key="entry_id")
+    locked_json_list_append(layout.experiment_log, log_entry(raw, cyc.experiment_dir), key="entry_id",
+                            replace=LOG_IDENTITY)
     return record
 
 
