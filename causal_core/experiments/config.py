@@ -17,6 +17,8 @@ from typing import Literal, Union
 from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
 from causal_core import catalog
+from causal_core.env_policy import check_names
+from causal_core.trainer import DEFAULT_PRESET, TRAINER
 
 # Strict types: a list or dict value is refused, not coerced to a string.
 EnvScalar = Union[StrictBool, StrictInt, StrictFloat, StrictStr]
@@ -29,7 +31,18 @@ PLACEHOLDERS = frozenset({"python", "trainer"})
 DEFAULT_SEEDS = [1337, 42, 2025]
 
 
+def check_seeds(v: list[int]) -> list[int]:
+    """The paired test's rule for seeds, shared by configs, loop parameters, approval answers
+    and cycle plans: at least 2, distinct, non-negative."""
+    if len(v) < 2:
+        raise ValueError(f"at least 2 seeds are needed for a paired test (got {v})")
+    if len(set(v)) != len(v) or any(s < 0 for s in v):
+        raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
+    return v
+
+
 def _check_env(d: dict, what: str) -> dict:
+    check_names(d)                  # no LD_PRELOAD, PYTHONPATH, ... (env_policy.py)
     for k, v in d.items():
         if not ENV_NAME.match(k):
             raise ValueError(f"{what}: env name {k!r} must match {ENV_NAME.pattern}")
@@ -52,9 +65,9 @@ class ExperimentConfig(BaseModel):
     intervention: str
     # argv template; {python} = this interpreter, {trainer} = `trainer` resolved.
     trainer_command: list[str] = Field(default_factory=lambda: ["{python}", "{trainer}"])
-    trainer: str | None = "train_gpt_mlx.py"
+    trainer: str | None = TRAINER.name
     workdir: str | None = None            # cwd of the trainer; None = the runner's cwd
-    base_env: dict[str, EnvScalar] = Field(default_factory=lambda: {"PRESET": "cpu_small"})
+    base_env: dict[str, EnvScalar] = Field(default_factory=lambda: {"PRESET": DEFAULT_PRESET})
     # Interventions confirmed earlier, applied to both conditions (between base_env and the
     # condition's overrides): the experiment measures its intervention on top of them.
     stack: dict[str, dict[str, EnvScalar]] = Field(default_factory=dict)
@@ -109,11 +122,7 @@ class ExperimentConfig(BaseModel):
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
-        if len(v) < 2:
-            raise ValueError("at least 2 seeds are needed for a paired test")
-        if len(set(v)) != len(v) or any(s < 0 for s in v):
-            raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
-        return v
+        return check_seeds(v)
 
     @field_validator("trainer_command")
     @classmethod
@@ -175,7 +184,9 @@ class ExperimentConfig(BaseModel):
         return f"{self.intervention}-{h}"
 
     def run_id(self, condition: str, seed: int) -> str:
-        return f"{self.experiment_id}-{condition}-seed{seed}"
+        # File names under runs/ are built from it: checked like every name taken from data.
+        from causal_core.safe_paths import safe_name
+        return safe_name(f"{self.experiment_id}-{condition}-seed{seed}", "run id")
 
     def resolved_workdir(self) -> Path:
         return Path(self.workdir or os.getcwd()).resolve()

@@ -10,6 +10,8 @@ from pydantic import ValidationError
 
 from causal_core.cli import CliError
 from causal_core.experiments.config import DEFAULT_SEEDS, first_error, from_catalog
+from causal_core.safe_paths import check_output_file
+from causal_core.trainer import DEFAULT_PRESET, TRAINER
 
 
 def _kv(s: str) -> tuple[str, str]:
@@ -30,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget-s", type=float, default=600.0, help="per-run wall-clock budget (s): timeout = budget + 120 s; add --env MAX_WALLCLOCK_SECONDS=... to cap the trainer")
     p.add_argument("--platform", default="mlx-cpu", choices=["mlx-cpu", "mlx-metal", "mlx-cuda", "torch-cuda"])
     p.add_argument("--mde", type=float, default=0.002, help="minimum detectable effect in val_bpb")
-    p.add_argument("--trainer", default="train_gpt_mlx.py", help="trainer script ({trainer} in the command)")
+    p.add_argument("--trainer", default=TRAINER.name, help="trainer script ({trainer} in the command)")
     p.add_argument("--command", nargs="+", default=None, metavar="ARG",
                    help='argv template, e.g. torchrun --nproc_per_node=8 train_gpt.py (default: {python} {trainer})')
     p.add_argument("--workdir", default=None, help="trainer working directory (default: the runner's cwd)")
@@ -73,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.intervention or not args.out:
         raise CliError("--intervention and --out are required (or use --trainer FILE --list)")
+    check_output_file(args.out)
     script = _script(args) if args.trainer else None
     try:
         profile = actuation.resolve_profile(script, args.profile, args.intervention)
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         reads_preset = script is None or not script.is_file() or trainer_vars(script).reads("PRESET")
     except ValueError as e:
         raise CliError(str(e)) from None
-    base = {"PRESET": "cpu_small"} if reads_preset else {}
+    base = {"PRESET": DEFAULT_PRESET} if reads_preset else {}
     base.update({k: _scalar(v) for k, v in args.env})
     kw = dict(seeds=args.seeds, budget_s=args.budget_s, platform=args.platform, mde_bpb=args.mde,
               trainer=args.trainer, workdir=args.workdir, base_env=base, threads_per_run=args.threads_per_run,

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from causal_core import catalog
+from causal_core.env_policy import check_names
+from causal_core.experiments.config import check_seeds
 
 TWO_DAYS_S = 2 * 24 * 3600
 
@@ -41,10 +43,12 @@ class LoopParams(BaseModel):
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError("at least one seed is required (got none)")
-        if len(set(v)) != len(v):
-            raise ValueError(f"duplicate seeds in {v}")
+        return check_seeds(v)           # the experiment's own rule, before discovery runs
+
+    @field_validator("trainer_env")
+    @classmethod
+    def _env(cls, v: dict) -> dict:
+        check_names(v)      # no LD_PRELOAD, PYTHONPATH, ... (env_policy.py)
         return v
 
     @field_validator("budget_s", "approval_timeout_s")
