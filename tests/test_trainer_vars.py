@@ -116,3 +116,24 @@ def test_challenge_mlx_script_ignores_most_catalog_switches(trainers_dir):
     actuated = [e.name for e in catalog.actionable() if not tv.ignored([*e.treatment, *e.control])]
     assert "ema" not in actuated and "more_layers" in actuated
     assert len(actuated) == 9 and len(catalog.actionable()) - len(actuated) == 19   # the "19 of 28"
+
+
+def test_profiles_are_consistent_data():
+    from causal_core import catalog, trainer_profiles
+    for p in trainer_profiles.PROFILES.values():
+        assert set(p.switches) <= set(catalog.NAMES) and set(p.cannot) <= set(catalog.NAMES)
+        assert not set(p.switches) & set(p.cannot), p.name
+        for name, sw in p.switches.items():
+            assert sw.treatment and sw.treatment != {k: sw.control.get(k) for k in sw.treatment}, (p.name, name)
+    with pytest.raises(ValueError, match="unknown trainer profile"):
+        trainer_profiles.get("nope")
+
+
+def test_frontier_profile_switches_are_live_in_the_frontier_script(trainers_dir):
+    from causal_core import trainer_profiles
+    tv = trainer_vars(next((trainers_dir / "records").glob("2026-04-27_*/train_gpt.py")))
+    prof = trainer_profiles.get("sp8192-frontier")
+    assert trainer_profiles.detect(tv.reads) is prof
+    for name, sw in prof.switches.items():
+        assert all(k in tv.live for k in {*sw.treatment, *sw.control}), name
+    assert len(prof.switches) == 24 and len(prof.switches) + len(prof.cannot) == 35
