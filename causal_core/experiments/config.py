@@ -87,6 +87,12 @@ class ExperimentConfig(BaseModel):
     # The trainer profile (causal_core/trainer_profiles.py) whose mapping gave treatment/control;
     # None = the catalog's own env (our trainer's names).
     profile: str | None = None
+    # Budget (causal_core/experiments/budget.py): "steps" = every arm trains the env's ITERATIONS
+    # (absent in old configs); "time" = each arm trains arm_steps, from its calibrated step time.
+    budget_mode: Literal["time", "steps"] = "steps"
+    time_budget_s: float | None = Field(None, gt=0)       # training seconds per run (time mode)
+    arm_steps: dict[str, int] = Field(default_factory=dict)       # condition -> ITERATIONS (calibrated)
+    arm_step_ms: dict[str, float] = Field(default_factory=dict)   # condition -> measured ms/step
 
     @field_validator("intervention")
     @classmethod
@@ -153,7 +159,22 @@ class ExperimentConfig(BaseModel):
             raise ValueError("treatment and control environments are identical")
         if "{trainer}" in "".join(self.trainer_command) and not self.trainer:
             raise ValueError("trainer_command uses {trainer} but no trainer is set")
+        self._check_budget()
         return self
+
+    def _check_budget(self) -> None:
+        if self.budget_mode == "steps":
+            if self.arm_steps:
+                raise ValueError("arm_steps is set by a time budget's calibration; budget_mode is steps")
+            return
+        if self.time_budget_s is None:
+            raise ValueError("budget_mode time needs time_budget_s (training seconds per run)")
+        if self.time_budget_s > self.budget_s:
+            raise ValueError(f"time_budget_s={self.time_budget_s:g} exceeds budget_s={self.budget_s:g} "
+                             "(the run's timeout must cover its training time)")
+        if self.arm_steps and (set(self.arm_steps) != {"control", "treatment"}
+                               or any(v < 1 for v in self.arm_steps.values())):
+            raise ValueError(f"arm_steps must give control and treatment at least 1 step, got {self.arm_steps}")
 
     # --- derived ---------------------------------------------------------------------
     def condition_env(self, condition: str) -> dict[str, str]:
@@ -170,16 +191,21 @@ class ExperimentConfig(BaseModel):
         for overrides in self.stack.values():
             env.update({k: env_value(v) for k, v in overrides.items()})
         env.update({k: env_value(v) for k, v in getattr(self, condition).items()})
+        if self.arm_steps:      # time budget: the calibrated step count, never a wall-clock cap
+            env.update(ITERATIONS=str(self.arm_steps[condition]), MAX_WALLCLOCK_SECONDS="0")
         return env
 
     @property
     def experiment_id(self) -> str:
         """Stable id: the intervention plus a hash of everything that changes the runs."""
-        payload = self.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s"})
+        payload = self.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s", "arm_step_ms"})
         if not payload["stack"]:
             del payload["stack"]     # ids of unstacked experiments stay what they were
         if payload.get("profile") is None:
             payload.pop("profile", None)
+        if self.budget_mode == "steps":     # ids of step-budget experiments stay what they were
+            for k in ("budget_mode", "time_budget_s", "arm_steps"):
+                del payload[k]
         h = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
         return f"{self.intervention}-{h}"
 

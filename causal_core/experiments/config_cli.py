@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "trainer reads), catalog, challenge-baseline, sp8192-frontier")
     p.add_argument("--seeds", type=int, nargs="+", default=DEFAULT_SEEDS)
     p.add_argument("--budget-s", type=float, default=600.0, help="per-run wall-clock budget (s): timeout = budget + 120 s; add --env MAX_WALLCLOCK_SECONDS=... to cap the trainer")
+    p.add_argument("--budget-mode", choices=["time", "steps"], default="steps",
+                   help="time: each arm trains --time-budget-s of its own measured step time (docs/budget.md); steps: ITERATIONS")
+    p.add_argument("--time-budget-s", type=float, default=None, help="training seconds per run under --budget-mode time")
     p.add_argument("--platform", default="mlx-cpu", choices=["mlx-cpu", "mlx-metal", "mlx-cuda", "torch-cuda"])
     p.add_argument("--mde", type=float, default=0.002, help="minimum detectable effect in val_bpb")
     p.add_argument("--trainer", default=TRAINER.name, help="trainer script ({trainer} in the command)")
@@ -87,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     base.update({k: _scalar(v) for k, v in args.env})
     kw = dict(seeds=args.seeds, budget_s=args.budget_s, platform=args.platform, mde_bpb=args.mde,
               trainer=args.trainer, workdir=args.workdir, base_env=base, threads_per_run=args.threads_per_run,
-              max_parallel=args.max_parallel, sequential=args.sequential, cycle=args.cycle)
+              max_parallel=args.max_parallel, sequential=args.sequential, cycle=args.cycle,
+              budget_mode=args.budget_mode, time_budget_s=args.time_budget_s)
     if args.command:
         kw["trainer_command"] = args.command
     elif script is not None and script.is_file() and args.platform == "mlx-cpu" and trainer_vars(script).needs_blas_launcher:

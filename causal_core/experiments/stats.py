@@ -19,6 +19,7 @@ from statsmodels.stats.multitest import multipletests
 from causal_core.atomic import atomic_write_json
 from causal_core.experiments.results import RawRuns
 from causal_core.experiments.sequential_level import look_alpha
+from causal_core.experiments.budget import BudgetSummary
 
 Decision = Literal["confirmed", "suggestive", "null", "failed"]
 BOOT_METHOD = "percentile"
@@ -76,6 +77,8 @@ class Analysis(BaseModel):
     condition_status: dict[str, str] = Field(default_factory=dict)
     decision: Decision = "failed"
     notes: list[str] = Field(default_factory=list)
+    budget_mode: Literal["time", "steps"] = "steps"          # what the decision holds for (absent = steps)
+    budget: BudgetSummary | None = None                       # time budget, steps and ms/step per arm
 
     def redecide(self) -> "Analysis":
         failed = any(s == "failed" for s in self.condition_status.values())
@@ -125,6 +128,9 @@ def analyze(raw_runs, *, mde: float | None = None, alpha: float | None = None, n
                  condition_status={k: v.status for k, v in raw.conditions.items()},
                  reduced_power=any(v.status == "reduced_power" for v in raw.conditions.values()), **st)
     a.p_gate = a.p_value
+    a.budget_mode, a.budget = cfg.budget_mode, raw.budget
+    if raw.budget is not None:
+        a.notes.append("decided under " + raw.budget.describe())
     if cfg.sequential and a.p_value is not None:
         # The last look of a group-sequential design is compared with its calibrated level.
         nominal = look_alpha(cfg.min_pairs, len(cfg.seeds), a.alpha)
@@ -210,4 +216,7 @@ def to_outcome(a: Analysis):
     lo, hi = a.ci_t or (None, None)
     return ExperimentOutcome(intervention=a.intervention, decision=a.decision, effect_bpb=a.effect_bpb,
                              ci_low=lo, ci_high=hi, p_value=a.p_adjusted, n_pairs=a.n_pairs,
-                             platform=a.platform, cycle=a.cycle)
+                             platform=a.platform, cycle=a.cycle, budget_mode=a.budget_mode,
+                             time_budget_s=a.budget.time_budget_s if a.budget else None,
+                             arm_steps={c: b.steps for c, b in a.budget.arms.items() if b.steps} if a.budget else {},
+                             step_time_ratio=a.budget.step_time_ratio if a.budget else None)

@@ -31,6 +31,11 @@ def _ci(ci) -> str:
     return "n/a" if not ci else f"[{ci[0]:+.5f}, {ci[1]:+.5f}]"
 
 
+def _budget(b: dict) -> str:
+    from causal_core.experiments.budget import BudgetSummary
+    return BudgetSummary.model_validate(b).describe()
+
+
 def _env(d: dict) -> str:
     return ", ".join(f"`{k}={v}`" for k, v in d.items()) or "(none)"
 
@@ -123,6 +128,9 @@ def render(sub: dict, sel, fin) -> str:
           f"- Training wall-clock cap used: "
           f"{'none (MAX_WALLCLOCK_SECONDS=0)' if time_['wallclock_cap_s'] is None else str(time_['wallclock_cap_s']) + ' s'}; "
           f"longest run {_f(time_['max_run_elapsed_s'], 1)} s end to end.",
+          *([f"- Budget of the final configuration's runs: {_budget(sub['comparison']['budget'])}. A time budget gives "
+             "each arm the steps its own measured step time allows (docs/budget.md)."]
+            if sub.get("comparison") and sub["comparison"].get("budget") else []),
           f"- Verdict: **{'VERIFIED' if time_['verified'] else 'NOT VERIFIED'}** — "
           f"{time_['message'].removeprefix('NOT verified: ').removeprefix('verified: ')}", ""]
 
@@ -135,7 +143,8 @@ def render(sub: dict, sel, fin) -> str:
                  f"{', '.join(_f(x) for x in r['control_bpb'])} | {', '.join(_f(x) for x in r['treatment_bpb'])} | "
                  f"{_f(r['effect_bpb'], sign=True)} | {_ci(r['ci_t'])} | {_p(r['p_value'])} | {_p(r['p_adjusted'])} | "
                  f"{r['decision']} |")
-    L += [""]
+    L += [""] + [f"- Cycle {r['cycle']} was decided under {_budget(r['budget'])}." for r in sub["ablations"]
+                 if r.get("budget")] + [""]
 
     L += ["## Files", "",
           "- `README.md`: this file.",
