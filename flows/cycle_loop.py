@@ -13,7 +13,7 @@ from causal_core.experiments.results import RunResult
 from causal_core.experiments.runner import progress_label
 from causal_core.loop.announce import decision_line, run_line
 from causal_core.loop import cycle as cyclelib
-from causal_core.loop import diagnostics_step
+from causal_core.loop import diagnostics_step, probe_phase
 from causal_core.loop import report
 from causal_core.loop.discovery import load_dag_result
 from causal_core.loop.layout import LoopLayout
@@ -24,6 +24,7 @@ from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
 from causal_core.loop.stop_rules import stop_reason
 from flows.approval import wait_for_approval
 from tasks import artifacts, diagnostics, discovery, experiment
+from tasks import probe as probe_tasks
 from tasks.progress import ProgressBoard
 from tasks.experiment import result_file
 
@@ -58,6 +59,9 @@ def cycle_loop(
     replicate: bool = True,
     run_diagnostics: bool = True,
     assemble: bool = True,
+    probe_before: str | None = None,
+    probe_pools: list[str] = ["freq:top", "freq:mid"],  # noqa: B006
+    probe_separation_t: float = 1.0,
 ) -> dict:
     params = validate_params(dict(locals()))     # refuse bad parameters before any work
     log = get_run_logger()
@@ -97,15 +101,23 @@ def cycle_loop(
                       else "stopped by the approver")
             break
         log.info("cycle %d: testing %s (%s)", n, plan.intervention, plan.why)
+        verdict = None
+        if probe_phase.wanted(plan.intervention, params):     # the cheap probe gates the expensive sweep
+            verdict = probe_tasks.probe(cyc, params, layout, plan.intervention)
+            artifacts.publish_probe(n, verdict)
+            if not _approve_probe(cyc, verdict, params, log):
+                reason = f"probe gate: the sweep of {plan.intervention} was not run ({verdict['decision']['why']})"
+                break
         stack, unstacked = stack_for(plan.intervention, layout, params)
         if unstacked and not cyc.config.is_file():
             log.warning("cycle %d: %s", n, unstacked)
-        cfg = cyclelib.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s, stack)
+        cfg = cyclelib.plan_config(cyc, probe_phase.sweep_params(plan.intervention, params, verdict),
+                                   plan.intervention, plan.seeds, plan.budget_s, stack)
         index = layout.run_index if params.reuse_runs else None
         reason = cyclelib.over_run_budget(layout, params, cyc, cfg, index)
         if reason:
             break
-        runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, diags.offer)
+        runs = _run_sweep(cyc, cfg, params, index, diags.offer, verdict is not None, log)
         raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)
         log.info(decision_line(n, analysis))
         if cyclelib.needs_refutation(cyc, analysis):
@@ -124,6 +136,8 @@ def cycle_loop(
         n += 1
 
     diags.finish(log)
+    if params.run_diagnostics:
+        artifacts.publish_diagnostics(layout)
     final = report.write_final_report(layout, params, reason, assemble=params.assemble)
     log.info("loop stopped: %s; final report %s", reason, layout.final_report_md)
     return final
@@ -144,6 +158,37 @@ def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
         update.update(intervention=answer.intervention, source="approver", expected_effect_bpb=None,
                       why=f"chosen by the approver instead of {plan.intervention}")
     return plan.model_copy(update=update)
+
+
+def _approve_probe(cyc, verdict: dict, params: LoopParams, log) -> bool:
+    """The probe's own pause: approve runs the sweep, stop skips it. Unattended, the verdict decides."""
+    earlier = probe_phase.load_approval(cyc)      # a resumed loop does not ask twice
+    if earlier is not None:
+        return earlier["run_sweep"]
+    d, c = verdict["decision"], verdict["cost"]
+    if params.auto_approve:
+        run, by = d["action"] == "run", "auto (the probe's verdict)"
+    else:
+        log.info("cycle %d probe: %s (%s); the sweep costs %d runs (first phase %d): waiting up to %.0f s for "
+                 "approval (approve runs it, stop skips it)", cyc.n, d["action"], d["why"], c["sweep_runs_planned"],
+                 c["first_phase_runs"], params.approval_timeout_s)
+        answer = wait_for_approval(params.approval_timeout_s, params.on_timeout)
+        run, by = answer.action == "approve", answer.by
+    return probe_phase.save_approval(cyc, run, by, d["action"])
+
+
+def _run_sweep(cyc, cfg, params: LoopParams, index, on_result, probed: bool, log) -> list[RunResult]:
+    """All seeds; after a probe, under the cost ceiling: one arm x 3 seeds first, the rest only on separation."""
+    from causal_core.experiments.cost_ceiling import first_phase_seeds
+    first = first_phase_seeds(cfg.seeds) if probed else cfg.seeds
+    runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, on_result, seeds=first)
+    if len(first) < len(cfg.seeds):
+        ceiling = probe_phase.ceiling_step(cyc, runs, len(cfg.seeds), params.probe_separation_t)
+        log.info("cycle %d cost ceiling: %s", cyc.n, ceiling["why"])
+        if ceiling["action"] == "continue":
+            runs += _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, on_result,
+                               seeds=cfg.seeds[len(first):])
+    return runs
 
 
 class _Diagnostics:
@@ -176,9 +221,9 @@ class _Diagnostics:
 
 
 def _run_seeds(n: int, cfg, config_path: Path, out: Path, params: LoopParams, index: Path | None,
-               on_result=None) -> list[RunResult]:
-    """All seed runs of a config as parallel tasks; a crashed seed is retried, then kept as failed."""
-    jobs = cyclelib.seed_jobs(cfg)
+               on_result=None, seeds: list[int] | None = None) -> list[RunResult]:
+    """All seed runs of a config (or of `seeds`) as parallel tasks; a crashed seed is retried, then kept as failed."""
+    jobs = [j for j in cyclelib.seed_jobs(cfg) if seeds is None or j[1] in seeds]
     kind = "replication" if out.name == "replication" else "seed-runs"
     board = ProgressBoard(f"cycle-{n}-{kind}", f"cycle {n}: {kind} of {cfg.intervention}",
                           [progress_label(cfg, c, s) for c, s in jobs])

@@ -157,6 +157,9 @@ class ExperimentConfig(BaseModel):
                                      f"{stacked[k][0]} ({k}={stacked[k][1]})")
         if self.condition_env("treatment") == self.condition_env("control"):
             raise ValueError("treatment and control environments are identical")
+        missing = [k for k in catalog.CATALOG[self.intervention].requires_env if not self.condition_env("treatment").get(k)]
+        if missing:     # e.g. gradient_projection without its direction file: both arms would be no-ops
+            raise ValueError(f"{self.intervention} needs {', '.join(missing)} in base_env (the probe phase supplies it)")
         if "{trainer}" in "".join(self.trainer_command) and not self.trainer:
             raise ValueError("trainer_command uses {trainer} but no trainer is set")
         self._check_budget()

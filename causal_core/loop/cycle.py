@@ -37,7 +37,7 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
     seeds = seeds or params.seeds
     n_runs = 2 * len(seeds)
     threads = threads_per_run(params, n_runs)
-    from_catalog(intervention)      # refuses an unknown or non-switchable name in its own words
+    from_catalog(intervention, base_env=base_env(params.data_path, params.trainer_env))   # refuses an unknown or non-switchable name in its own words
     treatment, control = stacked_sides(intervention, stack or {})
     timed = params.budget_mode == "time"
     cfg = ExperimentConfig(intervention=intervention, stack=dict(stack or {}), treatment=treatment, control=control,

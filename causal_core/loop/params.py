@@ -41,6 +41,11 @@ class LoopParams(BaseModel):
     replicate: bool = Field(True, description="replicate a confirmed effect on fresh seeds when the wall-clock gate allows")
     run_diagnostics: bool = Field(True, description="run checkpoint diagnostics in cycle 0 where available")
     assemble: bool = Field(True, description="assemble a submission at the end")
+    probe_before: str | None = Field(None, description="run the gradient-direction probe (with its own approval pause) "
+                                     "before testing this intervention; its sweep then runs under the cost ceiling")
+    probe_pools: list[str] = Field(default_factory=lambda: ["freq:top", "freq:mid"], min_length=2, max_length=2,
+                                   description="the probe's pools A and B (shards:<glob>, freq:..., pos:...)")
+    probe_separation_t: float = Field(1.0, ge=0, description="cost ceiling: |paired t| of the first phase needed to go on")
 
     @field_validator("seeds")
     @classmethod
@@ -60,7 +65,7 @@ class LoopParams(BaseModel):
             raise ValueError(f"must be positive (got {v})")
         return v
 
-    @field_validator("first_intervention")
+    @field_validator("first_intervention", "probe_before")
     @classmethod
     def _known(cls, v: str | None) -> str | None:
         if v is None:
