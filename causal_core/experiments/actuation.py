@@ -46,6 +46,11 @@ def set_variables(cfg) -> set[str]:
 
 
 def differing_variables(cfg) -> list[str]:
+    """The variables the experiment itself sets differently in its arms. A time budget's
+    calibrated ITERATIONS per arm (condition_env) does not count: a switch the trainer ignores
+    must not pass because its arms happen to train different step counts."""
+    if getattr(cfg, "arm_steps", None):
+        cfg = cfg.model_copy(update={"arm_steps": {}})
     t, c = cfg.condition_env("treatment"), cfg.condition_env("control")
     return sorted(k for k in set(t) | set(c) if t.get(k) != c.get(k))
 
