@@ -125,7 +125,8 @@ def healthy(api_url: str) -> bool:
         return False
 
 
-def start_local_server(home: str | os.PathLike, port: int | None = None, timeout: float = 90.0) -> LocalServer:
+def start_local_server(home: str | os.PathLike, port: int | None = None, timeout: float = 240.0) -> LocalServer:
+    # 240 s: a new database is migrated first, which takes minutes on a loaded 2-core machine.
     port = port or free_port()
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 
-from causal_core.experiments.runner import RunResult
+from causal_core.experiments.results import RunResult
+from causal_core.experiments.runner import progress_label
+from causal_core.loop.announce import decision_line, run_line
 from causal_core.loop import cycle as cyclelib
 from causal_core.loop import diagnostics_step
 from causal_core.loop import report
@@ -23,6 +24,7 @@ from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
 from causal_core.loop.stop_rules import stop_reason
 from flows.approval import wait_for_approval
 from tasks import artifacts, diagnostics, discovery, experiment
+from tasks.progress import ProgressBoard
 from tasks.experiment import result_file
 
 STOP = "__stop__"      # a plan the approver answered with "stop"
@@ -36,6 +38,8 @@ def cycle_loop(
     data_path: str = "data/embedded_sp1024",
     seeds: list[int] = [1, 2, 3],  # noqa: B006
     budget_s: float = 120.0,
+    budget_mode: str = "time",
+    time_budget_s: float = 60.0,
     trainer_env: dict = {},  # noqa: B006
     first_intervention: str | None = None,
     auto_approve: bool = False,
@@ -64,7 +68,7 @@ def cycle_loop(
     # Cycle 0: discovery.
     cyc0 = layout.cycle(0)
     discovery.extract(cyc0, roots)
-    dag_path = discovery.dag(cyc0, None)
+    dag_path = discovery.dag(cyc0, None, params.budget_mode)
     ident = discovery.identifiability.submit(cyc0)
     artifacts.publish_dag(cyc0.n, dag_path)
     ident.result()
@@ -103,6 +107,7 @@ def cycle_loop(
             break
         runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, diags.offer)
         raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)
+        log.info(decision_line(n, analysis))
         if cyclelib.needs_refutation(cyc, analysis):
             rep_cfg = rep_runs = None
             if cyclelib.replication_allowed(params, time.time() - t0, runs, 2 * len(cfg.seeds),
@@ -110,9 +115,10 @@ def cycle_loop(
                 rep_cfg = cyclelib.replication_config(cyc, cfg)
                 rep_runs = _run_seeds(cyc.n, rep_cfg, cyc.replication_config, cyc.replication_dir, params, index)
             analysis, _ = cyclelib.refute_step(cyc, analysis, rep_cfg, rep_runs)
+            log.info(decision_line(n, analysis, stage="after refutation"))
         record = cyclelib.record_step(layout, cyc, raw, analysis, params.records_out)
         discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
-        dag_path = discovery.dag(cyc, dag_path)
+        dag_path = discovery.dag(cyc, dag_path, params.budget_mode)
         artifacts.publish_cycle(n, analysis, plan.why, record, cyclelib.experiment_rows(layout), dag_path,
                                 cyclelib.load_refutation(cyc))
         n += 1
@@ -174,22 +180,24 @@ def _run_seeds(n: int, cfg, config_path: Path, out: Path, params: LoopParams, in
     """All seed runs of a config as parallel tasks; a crashed seed is retried, then kept as failed."""
     jobs = cyclelib.seed_jobs(cfg)
     kind = "replication" if out.name == "replication" else "seed-runs"
-    progress = create_progress_artifact(progress=0.0, key=f"cycle-{n}-{kind}",
-                                        description=f"cycle {n}: {kind} of {cfg.intervention}")
+    board = ProgressBoard(f"cycle-{n}-{kind}", f"cycle {n}: {kind} of {cfg.intervention}",
+                          [progress_label(cfg, c, s) for c, s in jobs])
     task = experiment.run_seed.with_options(retries=params.seed_retries, retry_delay_seconds=1)
-    futures = {task.submit(config_path, c, s, out, n, params.dispatch, index): (c, s) for c, s in jobs}
-    results, finished = [], 0
+    futures = {task.submit(config_path, c, s, out, n, params.dispatch, index, board.key): (c, s) for c, s in jobs}
+    results = []
+    log = get_run_logger()
     for fut in as_completed(list(futures)):
         c, s = futures[fut]
-        finished += 1
-        update_progress_artifact(progress, 100.0 * finished / len(jobs))
+        board.finish(progress_label(cfg, c, s))
         state = fut.state
         if state.is_completed():
             results.append(fut.result())
+            log.info(run_line(progress_label(cfg, c, s), results[-1]))
             if on_result:
                 on_result(results[-1])
         else:   # retries exhausted: the runner's own failed result decides reduced_power / failed
             path = result_file(config_path, c, s, out)
             if path.is_file():
                 results.append(RunResult.model_validate_json(path.read_text()))
+    board.close()
     return results

@@ -67,7 +67,7 @@ def test_loop_cli_refuses_trainer_env_before_any_work(capsys):
 # ---------------------------------------------------------------- refused before any work
 
 def raw_runs_file(tmp_path: Path, treatment=(2.49, 2.492, 2.491)) -> Path:
-    from causal_core.experiments.runner import RunResult, summarize
+    from causal_core.experiments.results import RunResult, summarize
     cfg = from_catalog("more_layers", seeds=[1, 2, 3])
     runs = [RunResult(run_id=cfg.run_id(c, s), condition=c, seed=s, status="ok", val_bpb=v,
                       stdout_path="x", stderr_path="y")

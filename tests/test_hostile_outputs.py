@@ -39,7 +39,7 @@ def interventions(tmp_path: Path) -> Path:
 
 
 def raw_runs(tmp_path: Path) -> Path:
-    from causal_core.experiments.runner import RunResult, summarize
+    from causal_core.experiments.results import RunResult, summarize
     cfg = from_catalog("more_layers", seeds=[1, 2, 3])
     runs = [RunResult(run_id=cfg.run_id(c, s), condition=c, seed=s, status="ok", val_bpb=v + s * 1e-3,
                       stdout_path="x", stderr_path="y") for s in (1, 2, 3) for c, v in (("control", 2.5), ("treatment", 2.49))]

@@ -10,7 +10,7 @@ import pytest
 
 from causal_core.cli import main
 from causal_core.experiments.config import from_catalog
-from causal_core.experiments.runner import RunResult, summarize
+from causal_core.experiments.results import RunResult, summarize
 from causal_core.safe_paths import UnsafePathError, check_output_file, safe_name, within
 
 README = "# Record: 11L + EMA\n\n**val_bpb: 1.1500**\n\n- 11 transformer layers\n- EMA weight averaging\n"

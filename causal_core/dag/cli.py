@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interventions", required=True, help="interventions.json (from `causal-golf extract`)")
     parser.add_argument("--out", required=True, help="output directory for dag.json, dag.dot, dag.png, dag.svg")
     parser.add_argument("--previous-dag", help="the previous cycle's dag.json (diff + edge stability)")
+    parser.add_argument("--budget-mode", choices=["time", "steps"], default="time",
+                        help="use the loop's experiments measured under this budget as evidence; the others are "
+                             "reported apart (default time, the loop's default)")
     parser.add_argument("--alpha", type=float, default=ALPHA, help=f"FCI significance level (default {ALPHA})")
 
 
@@ -25,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         data = load_interventions(args.interventions)
         previous = load_dag(args.previous_dag) if args.previous_dag else None
-        dag = estimate_dag(data, previous, alpha=args.alpha)
+        dag = estimate_dag(data, previous, alpha=args.alpha, budget_mode=args.budget_mode)
     except (InputError, DagInputError) as e:
         raise CliError(str(e)) from None
     paths = render(dag, args.out)

@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from causal_core.experiments.runner import RawRuns
+    from causal_core.experiments.results import RawRuns
     from causal_core.experiments.analysis_inputs import AnalysisInputError, check_options
     from causal_core.experiments.stats import analyze, holm, write_stats
     from causal_core.safe_paths import check_output_file

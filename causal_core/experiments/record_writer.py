@@ -24,7 +24,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _load(raw_result_path: str | Path):
-    from causal_core.experiments.runner import RawRuns
+    from causal_core.experiments.results import RawRuns
     from causal_core.experiments.stats import Analysis, analyze
     p = Path(raw_result_path)
     d = p if p.is_dir() else p.parent
@@ -58,6 +58,7 @@ def _readme(raw, a) -> str:
         "",
         f"- Intervention: `{raw.intervention}`; treatment: {env(cfg.treatment)}; control: {env(cfg.control)}",
         f"- Base environment: {env(cfg.base_env)}; budget {cfg.budget_s:g}s per run",
+        *([f"- Decided under {raw.budget.describe()}"] if raw.budget else []),
         *([f"- Stacked on (confirmed earlier, on in both conditions): "
            + "; ".join(f"`{n}` ({env(o)})" for n, o in cfg.stack.items())] if cfg.stack else []),
         f"- Experiment id: `{raw.experiment_id}`; finished {raw.finished_at}",
@@ -88,7 +89,7 @@ def _folder(raw, records_dir: str | Path) -> Path:
 
 def experiment_record_folder(raw_result_path: str | Path, records_dir: str | Path) -> Path:
     """Where write_experiment_record would write (raises UnsafePathError / ValueError as it would)."""
-    from causal_core.experiments.runner import RawRuns
+    from causal_core.experiments.results import RawRuns
     p = Path(raw_result_path)
     return _folder(RawRuns.load(p / "raw_runs.json" if p.is_dir() else p), records_dir)
 
@@ -120,6 +121,10 @@ def write_experiment_record(raw_result_path: str | Path, records_dir: str | Path
         "control_val_bpb": fmean(a.control_bpb) if a.control_bpb else None,
         "platform": raw.platform,
         "interventions": [*raw.config.stack, raw.intervention],     # what the treatment arm ran
+        "budget_mode": raw.config.budget_mode,
+        "time_budget_s": raw.config.time_budget_s,
+        "arm_steps": {c: b.steps for c, b in raw.budget.arms.items()} if raw.budget else None,
+        "arm_step_ms": {c: b.step_ms or b.run_step_ms for c, b in raw.budget.arms.items()} if raw.budget else None,
         "causal_golf_experiment": to_outcome(a).model_copy(update={"stacked_on": list(raw.config.stack)}).model_dump(),
     }
     # One writer per experiment at a time; files are replaced atomically.

@@ -31,10 +31,14 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"--max-parallel must be at least 1 (got {args.max_parallel})")
         cfg = cfg.model_copy(update={"max_parallel": args.max_parallel})
     from causal_core.atomic import CorruptStateError
+    from causal_core.experiments.budget import BudgetError
     from causal_core.experiments.runner import run_experiment
+    from causal_core.experiments.actuation import NotActuated
+    from causal_core.experiments.trainer_vars import TrainerSourceError
     try:
-        raw = run_experiment(cfg, args.out, experiment_log=args.experiment_log, resume=not args.no_resume)
-    except (FileNotFoundError, CorruptStateError) as e:
+        raw = run_experiment(cfg, args.out, experiment_log=args.experiment_log, resume=not args.no_resume,
+                             on_progress=lambda p: print(p.line(), flush=True))
+    except (FileNotFoundError, CorruptStateError, NotActuated, TrainerSourceError, BudgetError) as e:
         raise CliError(str(e)) from None
     for r in raw.runs:
         score = f"{r.val_bpb:.6f}" if r.val_bpb is not None else r.error

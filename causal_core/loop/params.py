@@ -21,6 +21,8 @@ class LoopParams(BaseModel):
     data_path: str = Field("data/embedded_sp1024", description="DATA_PATH of the trainer (prepared if it is the embedded default)")
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], description="paired seeds per condition")
     budget_s: float = Field(120.0, description="wall-clock budget of one training run (MAX_WALLCLOCK_SECONDS)")
+    budget_mode: Literal["time", "steps"] = Field("time", description="time: each arm trains time_budget_s of its own measured step time (docs/budget.md); steps: a fixed ITERATIONS")
+    time_budget_s: float = Field(60.0, gt=0, description="training seconds per run under budget_mode=time (evaluation not charged)")
     trainer_env: dict[str, str | int | float] = Field(default_factory=dict, description="extra base env for every run")
     first_intervention: str | None = Field(None, description="override the DAG's pick for cycle 1")
     auto_approve: bool = Field(False, description="skip the approval pause between cycles")

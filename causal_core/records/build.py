@@ -228,6 +228,9 @@ def build_entry(folder: Path, root: Path, guard: RootGuard | None = None) -> Rec
         if e.parent is None:
             e.parent, e.field_sources["parent"] = _norm_pr(bm.group(1)), "README.md:text"
 
+    if e.experiment is None and (st := logs.main_step_time(folder, guard)) is not None:
+        e.h100_step_avg_ms = st[1].step_avg_ms
+        e.field_sources["h100_step_avg_ms"] = f"{st[0]}:{st[1].line_no} ({st[1].how})"
     if e.experiment is None:
         if facts.fmt in ("A", "B"):
             e.source_format = facts.fmt

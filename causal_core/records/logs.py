@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from causal_core.logparse import ScoreLine, final_score
+from causal_core.logparse import ScoreLine, StepTime, final_score, step_time
 from causal_core.records.guard import RootGuard
 
 _SEED = re.compile(r"seed[_-]?(\d+)", re.I)
@@ -45,6 +45,17 @@ def scores(folder: Path, guard: RootGuard) -> tuple[list[LogScore], list[str]]:
         m = _SEED.search(p.name)
         out.append(LogScore(rel, int(m.group(1)) if m else None, s))
     return out, warnings
+
+
+def main_step_time(folder: Path, guard: RootGuard) -> tuple[str, StepTime] | None:
+    """(log, its step time) of the record's main run: train.log, else the first log that has one."""
+    files = log_files(folder, guard)
+    for p in sorted(files, key=lambda p: p.name != "train.log"):
+        text = read_text(p, guard)
+        st = step_time(text) if text else None
+        if st is not None:
+            return p.relative_to(folder).as_posix(), st
+    return None
 
 
 def script_defaults(folder: Path, guard: RootGuard) -> str:
