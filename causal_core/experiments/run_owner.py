@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import time
-import signal
 from pathlib import Path
 from typing import Iterator
 
@@ -59,7 +59,7 @@ def run_processes(pgid: int, run_id: str, runs_dir: Path) -> list[int]:
 
 
 def kill_group(pgid: int, grace_s: float = 5.0) -> None:
-    """SIGTERM the process group, wait up to grace_s, then SIGKILL it."""
+    """SIGTERM a trainer's process group, SIGKILL it after grace_s (the runner's timeouts use it too)."""
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0)):
         try:
             os.killpg(pgid, sig)

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -28,8 +27,8 @@ from causal_core.experiments.budget import resolve as resolve_budget, run_timing
 from causal_core.experiments.config import ExperimentConfig
 from causal_core.experiments.progress import ProgressCallback, wait_reporting
 from causal_core.experiments.results import CONDITIONS, LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
-from causal_core.experiments.sequential import run_sequential
 from causal_core.experiments.run_owner import kill_group as _kill_group, own_run
+from causal_core.experiments.sequential import run_sequential
 from causal_core.logparse import final_score
 from causal_core.safe_paths import check_output_dir
 
@@ -227,9 +226,9 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log
     """All seeds (or the sequential design), then raw_runs.json and an experiment_log.json entry."""
     out_dir = Path(out_dir).resolve()
     ignored = config.check_runnable()             # refuse before anything runs
+    check_executable(config)
     from causal_core.experiments.actuation import warn_ignored
     warn_ignored(config, ignored)
-    check_executable(config)
     log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
     check_output_dir(out_dir)
     check_json_list(log)                          # not after every seed has trained
