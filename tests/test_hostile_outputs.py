@@ -114,10 +114,11 @@ def full_disk(tmp_path):
 def test_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path, full_disk, capsys):
     out = full_disk / "interventions.json"
     root = records(tmp_path)
-    big = root / "2026-05-02_Big"                          # output larger than the disk
-    big.mkdir()
-    (big / "README.md").write_text("# Big\n\n**val_bpb: 1.1400**\n\n" + "- EMA weight averaging\n" * 4000)
-    (big / "submission.json").write_text(json.dumps({"name": "x" * 50_000}))
+    # Fill the disk but for a few hundred bytes, less than extract's output (the record caps
+    # bound what one record can add, so a big record alone no longer overflows 64 KiB).
+    filler = full_disk / "filler"
+    st = os.statvfs(full_disk)
+    filler.write_bytes(b"\0" * (st.f_bavail * st.f_frsize - 1024))
     assert main(["extract", "--records", str(root), "--out", str(out)]) == 2
     err = one_line_error(capsys)
     assert "interventions.json: no space left on the device (disk full)" in err
