@@ -278,8 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from causal_core.data.prepare import ensure_embedded_default, prepare_embedded
-    from causal_core.loop.cycle import base_env
-    from causal_core.loop.params import LoopParams
+    from causal_core.trainer import base_env
     from deployments.local_server import start_local_server
 
     t0 = time.perf_counter()
@@ -291,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         data, trainer_env = ensure_embedded_default(ROOT), {}
     records = [] if args.no_records or not RECORDS.is_dir() else [str(RECORDS)]
-    benv = base_env(LoopParams(data_path=str(data), trainer_env=trainer_env))
+    benv = base_env(data, trainer_env)
     print(f"setting: {'small' if args.small else 'full'}; budget {args.budget} runs/method; {args.repeats} repeats; "
           f"loop seeds {args.loop_seeds}; held-out seeds {args.eval_seeds}; {len(space.SWITCHES)} switches; "
           f"records: {records or 'none (catalog priors)'}\nbase env: {benv}", flush=True)

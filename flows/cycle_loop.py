@@ -9,7 +9,8 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 
-from causal_core.experiments.runner import RunResult, progress_label
+from causal_core.experiments.progress import progress_label
+from causal_core.experiments.results import RunResult
 from causal_core.loop.announce import decision_line, run_line
 from causal_core.loop import cycle as cyclelib
 from causal_core.loop import diagnostics_step

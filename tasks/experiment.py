@@ -7,7 +7,8 @@ from prefect import get_run_logger, task
 from prefect.deployments import run_deployment
 
 from causal_core.experiments.config import ExperimentConfig
-from causal_core.experiments.runner import RunResult, run_one
+from causal_core.experiments.results import RunResult, result_path
+from causal_core.experiments.runner import run_one
 from causal_core.loop.run_reuse import run_or_reuse
 from tasks.progress import reporter
 
@@ -39,4 +40,4 @@ def run_seed(config_path: Path, condition: str, seed: int, out_dir: Path, cycle:
 
 def result_file(config_path: Path, condition: str, seed: int, out_dir: Path) -> Path:
     cfg = ExperimentConfig.load(config_path)
-    return Path(out_dir).resolve() / "runs" / f"{cfg.run_id(condition, seed)}.result.json"
+    return result_path(out_dir, cfg.run_id(condition, seed))

@@ -14,7 +14,8 @@ import pytest
 from loop_helpers import tiny_trainer_env
 
 from causal_core.cli import main as cli_main
-from causal_core.experiments.runner import RawRuns, run_experiment
+from causal_core.experiments.results import RawRuns
+from causal_core.experiments.runner import run_experiment
 from causal_core.experiments.stats import analyze, load_stats, write_stats
 from causal_core.loop.cycle import plan_config
 from causal_core.loop.layout import LoopLayout

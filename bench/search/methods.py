@@ -70,7 +70,7 @@ def trained(runs) -> int:
 def loop_history(results_dir: Path, cache: RunCache | None = None) -> list[dict]:
     """Per finished cycle, in order: the intervention, its final decision (after refutation),
     the runs it cost (experiment + replication) and the cumulative count."""
-    from causal_core.experiments.runner import RawRuns
+    from causal_core.experiments.results import RawRuns
     from causal_core.experiments.stats import load_stats
 
     cycles, cum = [], 0

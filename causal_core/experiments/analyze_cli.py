@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from causal_core.experiments.runner import RawRuns
+    from causal_core.experiments.results import RawRuns
     from causal_core.experiments.stats import analyze, holm, write_stats
     raws, dirs = [], []
     for item in args.raw_runs:

@@ -17,6 +17,7 @@ from typing import Literal, Union
 from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
 from causal_core import catalog
+from causal_core.trainer import DEFAULT_PRESET, TRAINER
 
 # Strict types: a list or dict value is refused, not coerced to a string.
 EnvScalar = Union[StrictBool, StrictInt, StrictFloat, StrictStr]
@@ -52,9 +53,9 @@ class ExperimentConfig(BaseModel):
     intervention: str
     # argv template; {python} = this interpreter, {trainer} = `trainer` resolved.
     trainer_command: list[str] = Field(default_factory=lambda: ["{python}", "{trainer}"])
-    trainer: str | None = "train_gpt_mlx.py"
+    trainer: str | None = TRAINER.name
     workdir: str | None = None            # cwd of the trainer; None = the runner's cwd
-    base_env: dict[str, EnvScalar] = Field(default_factory=lambda: {"PRESET": "cpu_small"})
+    base_env: dict[str, EnvScalar] = Field(default_factory=lambda: {"PRESET": DEFAULT_PRESET})
     # Interventions confirmed earlier, applied to both conditions (between base_env and the
     # condition's overrides): the experiment measures its intervention on top of them.
     stack: dict[str, dict[str, EnvScalar]] = Field(default_factory=dict)

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from causal_core.cli import CliError
 from causal_core.experiments.config import DEFAULT_SEEDS, first_error, from_catalog
+from causal_core.trainer import DEFAULT_PRESET, TRAINER
 
 
 def _kv(s: str) -> tuple[str, str]:
@@ -22,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget-s", type=float, default=600.0, help="per-run wall-clock budget (s): timeout = budget + 120 s; add --env MAX_WALLCLOCK_SECONDS=... to cap the trainer")
     p.add_argument("--platform", default="mlx-cpu", choices=["mlx-cpu", "mlx-metal", "mlx-cuda", "torch-cuda"])
     p.add_argument("--mde", type=float, default=0.002, help="minimum detectable effect in val_bpb")
-    p.add_argument("--trainer", default="train_gpt_mlx.py", help="trainer script ({trainer} in the command)")
+    p.add_argument("--trainer", default=TRAINER.name, help="trainer script ({trainer} in the command)")
     p.add_argument("--command", nargs="+", default=None, metavar="ARG",
                    help='argv template, e.g. torchrun --nproc_per_node=8 train_gpt.py (default: {python} {trainer})')
     p.add_argument("--workdir", default=None, help="trainer working directory (default: the runner's cwd)")
@@ -47,7 +48,7 @@ def _scalar(v: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    base = {"PRESET": "cpu_small"}
+    base = {"PRESET": DEFAULT_PRESET}
     base.update({k: _scalar(v) for k, v in args.env})
     kw = dict(seeds=args.seeds, budget_s=args.budget_s, platform=args.platform, mde_bpb=args.mde,
               trainer=args.trainer, workdir=args.workdir, base_env=base, threads_per_run=args.threads_per_run,

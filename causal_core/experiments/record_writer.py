@@ -20,7 +20,7 @@ TRACK = "track_causal_golf"
 
 
 def _load(raw_result_path: str | Path):
-    from causal_core.experiments.runner import RawRuns
+    from causal_core.experiments.results import RawRuns
     from causal_core.experiments.stats import Analysis, analyze
     p = Path(raw_result_path)
     d = p if p.is_dir() else p.parent

@@ -10,7 +10,6 @@ An entry per finished experiment is appended to experiment_log.json (default: ne
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -21,91 +20,21 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, Field
 
 from causal_core.atomic import atomic_write_json, atomic_write_text, locked_json_list_append
+from causal_core.experiments import results
 from causal_core.experiments.config import ExperimentConfig
-from causal_core.experiments.progress import ProgressCallback, wait_reporting
+from causal_core.experiments.progress import ProgressCallback, progress_label, wait_reporting
+from causal_core.experiments.results import CONDITIONS, RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.sequential import run_sequential
 from causal_core.logparse import final_score
 
-CONDITIONS = ("control", "treatment")
 STDERR_TAIL = 4000
 _BYTES_MODEL = re.compile(r"^serialized_model\w*:\s*(\d+) bytes", re.M)
 # The challenge's `Total submission size...: N bytes`, or our trainer's `artifact: ... total_bytes=N`.
 _BYTES_TOTAL = re.compile(r"^Total submission size[^:]*:\s*(\d+) bytes|^artifact:.*\btotal_bytes=(\d+)", re.M)
 _TRAIN = re.compile(r"step:(\d+)/\d+ train_loss:([-+\d.eE]+)(?:.*?train_time:([\d.]+)ms)?")
 _VAL = re.compile(r"step:(\d+)/\d+ val_loss:[-+\d.eE]+ val_bpb:([-+\d.eE]+)(?:.*?train_time:([\d.]+)ms)?")
-
-
-REUSED_PREFIX = "reused:"     # score_source of a run served from an earlier one
-
-
-class RunResult(BaseModel):
-    run_id: str
-    condition: Literal["control", "treatment"]
-    seed: int
-    status: Literal["ok", "failed", "timed_out"]
-    returncode: int | None = None
-    val_bpb: float | None = None           # the run's score (None unless status == ok)
-    val_loss: float | None = None
-    score_source: str | None = None         # "stdout:final_int8_zlib_roundtrip_exact", "log:..."
-    last_val_bpb: float | None = None       # last score line seen at all (partial runs)
-    bytes_model: int | None = None
-    bytes_total: int | None = None
-    error: str | None = None
-    stderr_tail: str = ""
-    stdout_path: str
-    stderr_path: str
-    log_path: str | None = None
-    metrics_path: str | None = None
-    checkpoint_path: str | None = None
-    elapsed_s: float = 0.0
-    started_at: str = ""
-
-    @property
-    def complete(self) -> bool:
-        return self.status == "ok" and self.val_bpb is not None
-
-    @property
-    def reused(self) -> bool:
-        """Served from an earlier run of the same resolved config and seed (loop/run_reuse.py): trained nothing."""
-        return (self.score_source or "").startswith(REUSED_PREFIX)
-
-
-class ConditionSummary(BaseModel):
-    status: Literal["ok", "reduced_power", "failed"]
-    n_runs: int
-    n_ok: int
-    failed_seeds: list[int] = Field(default_factory=list)
-
-
-class RawRuns(BaseModel):
-    experiment_id: str
-    intervention: str
-    platform: str
-    config: ExperimentConfig
-    runs: list[RunResult]
-    conditions: dict[str, ConditionSummary]
-    stopped_early: str | None = None        # sequential mode: why it stopped before the last seed
-    finished_at: str = ""
-
-    def scores(self, condition: str) -> dict[int, float]:
-        return {r.seed: r.val_bpb for r in self.runs if r.condition == condition and r.complete}
-
-    @classmethod
-    def load(cls, path: str | Path) -> "RawRuns":
-        p = Path(path)
-        return cls.model_validate_json((p / "raw_runs.json" if p.is_dir() else p).read_text())
-
-
-def condition_status(runs: list[RunResult]) -> ConditionSummary:
-    """One failed seed: kept, reduced power. Two or more (or fewer than 2 left): failed."""
-    failed = sorted(r.seed for r in runs if not r.complete)
-    n_ok = len(runs) - len(failed)
-    status = "failed" if len(failed) >= 2 or n_ok < 2 else "reduced_power" if failed else "ok"
-    return ConditionSummary(status=status, n_runs=len(runs), n_ok=n_ok, failed_seeds=failed)
 
 
 # --- one run -----------------------------------------------------------------------------
@@ -179,18 +108,13 @@ def run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | 
         return _run_one(config, condition, seed, out_dir, resume, on_progress)
 
 
-def progress_label(config: ExperimentConfig, condition: str, seed: int) -> str:
-    head = f"cycle{config.cycle}" if config.cycle is not None else config.intervention
-    return f"{head} {condition} seed{seed}"
-
-
 def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,
              resume: bool = True, on_progress: ProgressCallback | None = None) -> RunResult:
-    runs_dir = Path(out_dir).resolve() / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
     run_id = config.run_id(condition, seed)
-    result_path = runs_dir / f"{run_id}.result.json"
-    if resume and (old := _load_result(result_path)) is not None and old.complete:
+    runs_dir = results.runs_dir(out_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    result_p = results.result_path(out_dir, run_id)
+    if resume and (old := _load_result(result_p)) is not None and old.complete:
         return old
     config.check_runnable()
 
@@ -269,23 +193,11 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
         checkpoint_path=str(ckpt) if ckpt.is_file() else None,
         elapsed_s=round(elapsed, 3), started_at=started,
     )
-    atomic_write_json(result_path, result.model_dump())
+    atomic_write_json(result_p, result.model_dump())
     return result
 
 
 # --- whole experiment ---------------------------------------------------------------------
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def summarize(config: ExperimentConfig, runs: list[RunResult], stopped_early: str | None = None) -> RawRuns:
-    order = {s: i for i, s in enumerate(config.seeds)}
-    runs = sorted(runs, key=lambda r: (order.get(r.seed, 1 << 30), r.condition))
-    conds = {c: condition_status([r for r in runs if r.condition == c]) for c in CONDITIONS}
-    return RawRuns(experiment_id=config.experiment_id, intervention=config.intervention, platform=config.platform,
-                   config=config, runs=runs, conditions=conds, stopped_early=stopped_early, finished_at=_now())
-
 
 def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume: bool = True,
               on_progress: ProgressCallback | None = None) -> list[RunResult]:
@@ -302,16 +214,6 @@ def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume:
             raise
 
 
-def log_entry(raw: RawRuns, out_dir: Path) -> dict:
-    runs = [{k: getattr(r, k) for k in ("run_id", "condition", "seed", "status", "val_bpb", "error")} for r in raw.runs]
-    # Same runs -> same entry_id: a resumed, already-finished experiment is not logged twice.
-    digest = hashlib.sha256(json.dumps(runs, sort_keys=True).encode()).hexdigest()[:12]
-    return {"entry_id": f"{raw.experiment_id}:{digest}", "experiment_id": raw.experiment_id,
-            "intervention": raw.intervention, "platform": raw.platform, "cycle": raw.config.cycle,
-            "out_dir": str(out_dir), "conditions": {k: v.model_dump() for k, v in raw.conditions.items()},
-            "stopped_early": raw.stopped_early, "runs": runs, "finished_at": raw.finished_at}
-
-
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log: str | Path | None = None,
                    resume: bool = True, on_progress: ProgressCallback | None = None) -> RawRuns:
     """All seeds (or the sequential design), then raw_runs.json and an experiment_log.json entry."""
@@ -320,8 +222,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log
     out_dir.mkdir(parents=True, exist_ok=True)
     config.save(out_dir / "config.json")
     if config.sequential:
-        from causal_core.experiments.sequential import run_sequential
-        runs, stopped = run_sequential(config, out_dir, resume=resume)
+        runs, stopped = run_sequential(config, out_dir, run_pairs, resume=resume)
     else:
         runs, stopped = run_pairs(config, list(config.seeds), out_dir, resume, on_progress), None
     raw = summarize(config, runs, stopped)

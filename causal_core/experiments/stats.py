@@ -17,6 +17,8 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
 from causal_core.atomic import atomic_write_json
+from causal_core.experiments.results import RawRuns
+from causal_core.experiments.sequential_level import look_alpha
 
 Decision = Literal["confirmed", "suggestive", "null", "failed"]
 BOOT_METHOD = "percentile"
@@ -105,7 +107,6 @@ def paired_stats(control: np.ndarray, treatment: np.ndarray, n_boot: int = 9999,
 def analyze(raw_runs, *, mde: float | None = None, alpha: float | None = None, n_boot: int = 9999,
             seed: int = 0) -> Analysis:
     """Analysis of one experiment as a family of one (use `holm` to adjust across a cycle)."""
-    from causal_core.experiments.runner import RawRuns
     raw = raw_runs if isinstance(raw_runs, RawRuns) else RawRuns.load(raw_runs)
     cfg = raw.config
     c, t = raw.scores("control"), raw.scores("treatment")
@@ -121,7 +122,6 @@ def analyze(raw_runs, *, mde: float | None = None, alpha: float | None = None, n
     a.p_gate = a.p_value
     if cfg.sequential and a.p_value is not None:
         # The last look of a group-sequential design is compared with its calibrated level.
-        from causal_core.experiments.sequential import look_alpha
         nominal = look_alpha(cfg.min_pairs, len(cfg.seeds), a.alpha)
         a.p_gate = min(1.0, a.p_value * a.alpha / nominal)
         a.notes.append(f"sequential design: per-look level {nominal:.4g}; p_gate = p * alpha / level")

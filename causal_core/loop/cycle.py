@@ -10,22 +10,13 @@ from causal_core.experiments.config import ExperimentConfig, from_catalog
 from causal_core.experiments.record_writer import write_experiment_record
 from causal_core.experiments.refutation import RefutationReport, refute
 from causal_core.experiments.refutation import apply as apply_refutation
-from causal_core.experiments.runner import RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.results import RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.stats import Analysis, analyze, load_stats, write_stats
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.run_reuse import runs_to_train
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TRAINER = REPO_ROOT / "train_gpt_mlx.py"
-
-
-def base_env(params: LoopParams) -> dict[str, str | int | float]:
-    data = Path(params.data_path).resolve()
-    env: dict[str, str | int | float] = {"PRESET": "cpu_small", "DATA_PATH": str(data),
-                                         "TOKENIZER_PATH": str(data / "tokenizer.model")}
-    env.update(params.trainer_env)
-    return env
+from causal_core.loop.stack import stacked_sides
+from causal_core.trainer import REPO_ROOT, TRAINER, base_env
 
 
 def threads_per_run(params: LoopParams, n_runs: int) -> int:
@@ -42,14 +33,13 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
     config.json wins (a resumed cycle runs what it planned)."""
     if cyc.config.is_file():
         return ExperimentConfig.load(cyc.config)
-    from causal_core.loop.stack import stacked_sides
     seeds = seeds or params.seeds
     n_runs = 2 * len(seeds)
     threads = threads_per_run(params, n_runs)
     from_catalog(intervention)      # refuses an unknown or non-switchable name in its own words
     treatment, control = stacked_sides(intervention, stack or {})
     cfg = ExperimentConfig(intervention=intervention, stack=dict(stack or {}), treatment=treatment, control=control,
-                           seeds=seeds, budget_s=budget_s or params.budget_s, base_env=base_env(params),
+                           seeds=seeds, budget_s=budget_s or params.budget_s, base_env=base_env(params.data_path, params.trainer_env),
                            trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
                            max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads))
     cfg.save(cyc.config)

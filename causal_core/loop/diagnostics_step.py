@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from causal_core.experiments.results import RESULT_SUFFIX, RunResult, runs_dir
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
 
@@ -30,12 +31,11 @@ def usable_checkpoint(result) -> Path | None:
 
 def baseline_checkpoint(layout: LoopLayout) -> Path | None:
     """The first usable control checkpoint of the earliest experiment cycle (for a resumed loop)."""
-    from causal_core.experiments.runner import RunResult
     n = 1
     while layout.cycle(n).dir.is_dir():
-        runs = sorted((layout.cycle(n).experiment_dir / "runs").glob("*-control-seed*.result.json"))
+        runs = sorted(runs_dir(layout.cycle(n).experiment_dir).glob(f"*-control-seed*{RESULT_SUFFIX}"))
         for p in runs:
-            ckpt = usable_checkpoint(RunResult.model_validate_json(p.read_text()))
+            ckpt = usable_checkpoint(RunResult.load(p))
             if ckpt:
                 return ckpt
         n += 1

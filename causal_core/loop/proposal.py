@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections import Counter
 
 from causal_core.dag import DagResult
-from causal_core.loop.cycle import base_env, experiment_rows
+from causal_core.loop.cycle import experiment_rows
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.stack import confirmed_stack, conflict
 from causal_core.loop.state import CyclePlan
+from causal_core.trainer import base_env
 
 MAX_TESTS = 2
 FRESH_SEED_STRIDE = 1000
@@ -32,7 +33,7 @@ def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> C
                          source="first_intervention")
     tested = Counter(r["intervention"] for r in experiment_rows(layout))
     stack = confirmed_stack(layout) if params.stack_confirmed else {}
-    base = base_env(params)
+    base = base_env(params.data_path, params.trainer_env)
     for c in dag.candidates or ([dag.next_intervention] if dag.next_intervention else []):
         k = tested[c.intervention]
         if k >= MAX_TESTS or (stack and conflict(c.intervention, stack, base)):

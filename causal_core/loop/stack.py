@@ -13,8 +13,8 @@ from typing import Any
 
 from causal_core import catalog
 from causal_core.experiments.config import ExperimentConfig, env_value
-from causal_core.loop.cycle import TRAINER, base_env
 from causal_core.loop.layout import LoopLayout
+from causal_core.trainer import TRAINER, base_env
 
 
 def confirmed_stack(layout: LoopLayout) -> dict[str, dict[str, Any]]:
@@ -69,5 +69,5 @@ def stack_for(intervention: str, layout: LoopLayout, params) -> tuple[dict[str, 
     if not params.stack_confirmed:
         return {}, None
     stack = confirmed_stack(layout)
-    why = conflict(intervention, stack, base_env(params)) if stack else None
+    why = conflict(intervention, stack, base_env(params.data_path, params.trainer_env)) if stack else None
     return ({}, f"tested unstacked: {why}") if why else (stack, None)

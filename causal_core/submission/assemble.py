@@ -31,14 +31,10 @@ from causal_core.atomic import (
     atomic_write_text,
     file_lock,
 )
+from causal_core.experiments import results
 from causal_core.experiments.config import ExperimentConfig
-from causal_core.experiments.runner import (
-    RawRuns,
-    RunResult,
-    run_experiment,
-    run_one,
-    summarize,
-)
+from causal_core.experiments.results import RawRuns, RunResult, summarize
+from causal_core.experiments.runner import run_experiment, run_one
 from causal_core.experiments.stats import Analysis, analyze, write_stats
 from causal_core.schemas import ExperimentOutcome
 from causal_core.submission import checks, compat, readme
@@ -123,7 +119,6 @@ def collect_runs(sel: Selection, cycles: list[Cycle], seeds: list[int], out_dir:
                  reuse_only: bool = False, max_parallel: int | None = None) -> FinalRuns:
     cfg, final_cond = final_config(sel, seeds, max_parallel)
     conditions = [final_cond] if sel.baseline_only else ["control", "treatment"]
-    runs_dir = out_dir / "runs"
     trainer = cfg.trainer_path()
     trainer_size = trainer.stat().st_size if trainer and trainer.is_file() else None
     idx = reuse_index(cycles)
@@ -137,7 +132,7 @@ def collect_runs(sel: Selection, cycles: list[Cycle], seeds: list[int], out_dir:
         key = _env_key(cfg, cond)
         for s in seeds:
             rid = cfg.run_id(cond, s)
-            res_p = runs_dir / f"{rid}.result.json"
+            res_p = results.result_path(out_dir, rid)
             if res_p.is_file():
                 try:
                     if RunResult.model_validate_json(res_p.read_text()).complete:
