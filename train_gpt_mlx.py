@@ -26,6 +26,7 @@ import json
 import math
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -1446,12 +1447,24 @@ class RunLog:
 
     def __init__(self, c: Config, echo: bool = True):
         self.dir = Path(c.out_dir)
+        # What this run creates, so that a run refused before its first step leaves nothing (discard).
+        self.new_dir = next((p for p in (self.dir, *self.dir.parents) if p.parent.exists() and not p.exists()), None)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / f"{c.run_id}.txt"
         self.metrics_path = self.dir / f"{c.run_id}_metrics.jsonl"
+        self.new_files = [p for p in (self.path, self.metrics_path) if not p.exists()]
         self.f = open(self.path, "a", encoding="utf-8")
         self.m = open(self.metrics_path, "a", encoding="utf-8")
         self.echo = echo
+        self.trained = False              # set by the first metric: the run did some work
+
+    def discard(self) -> None:
+        """Remove what this run created (a refused run: nothing was trained)."""
+        self.close()
+        for p in self.new_files:
+            p.unlink(missing_ok=True)
+        if self.new_dir is not None:
+            shutil.rmtree(self.new_dir, ignore_errors=True)
 
     def __call__(self, msg: str) -> None:
         if self.echo:
@@ -1460,6 +1473,7 @@ class RunLog:
         self.f.flush()
 
     def metric(self, **kw) -> None:
+        self.trained = True
         self.m.write(json.dumps(kw) + "\n")
         self.m.flush()
 
@@ -1646,8 +1660,11 @@ def main(env: dict[str, str] | None = None) -> int:
         train(c, log)
         return 0
     except TrainerError as e:
-        log.f.write(f"error: {e}\n")
         print(f"train_gpt_mlx: error: {e}", file=sys.stderr, flush=True)
+        if not log.trained:         # refused before any work: no log, no empty metrics file
+            log.discard()
+        else:
+            log.f.write(f"error: {e}\n")
         return 2
     except KeyboardInterrupt:
         print("train_gpt_mlx: interrupted", file=sys.stderr, flush=True)

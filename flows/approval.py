@@ -9,26 +9,37 @@ stays Completed, the UI still shows a Resume form built from ApprovalInput, and
 from __future__ import annotations
 
 import threading
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from prefect.context import get_run_context
 from prefect.flow_runs import pause_flow_run, resume_flow_run
 from prefect.input import RunInput
 
 from causal_core import catalog
+from causal_core.experiments.config import check_seeds
 
 # Literal over the actionable names: the JSON schema gets an enum, so the server
 # rejects an unknown intervention and the run stays paused.
 Actionable = Literal[tuple(e.name for e in catalog.actionable())]  # type: ignore[valid-type]
 
 
+SeedList = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, json_schema_extra={"uniqueItems": True})]
+
+
 class ApprovalInput(RunInput):
     action: Literal["approve", "stop"] = Field("approve", description="approve the next cycle, or stop the loop")
     intervention: Optional[Actionable] = Field(None, description="test this intervention instead of the proposal")
-    seeds: Optional[list[int]] = Field(None, min_length=1, description="override the seeds")
+    # The schema carries the rule too (2+ distinct non-negative seeds): the server refuses a bad
+    # answer and the run stays paused; the validator says why to `causal-golf approve`.
+    seeds: Optional[SeedList] = Field(None, description="override the seeds (at least 2, distinct, non-negative)")
     budget_s: Optional[float] = Field(None, gt=0, description="override the per-run wall-clock budget (s)")
     by: str = Field("ui", description="who answered (ui, cli, timeout)")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: Optional[list[int]]) -> Optional[list[int]]:
+        return v if v is None else check_seeds(v)
 
 
 def wait_for_approval(timeout_s: float, on_timeout: str, poll_interval: int = 1) -> ApprovalInput:

@@ -38,6 +38,8 @@ def cycle_loop(
     data_path: str = "data/embedded_sp1024",
     seeds: list[int] = [1, 2, 3],  # noqa: B006
     budget_s: float = 120.0,
+    budget_mode: str = "time",
+    time_budget_s: float = 60.0,
     trainer_env: dict = {},  # noqa: B006
     first_intervention: str | None = None,
     auto_approve: bool = False,
@@ -66,7 +68,7 @@ def cycle_loop(
     # Cycle 0: discovery.
     cyc0 = layout.cycle(0)
     discovery.extract(cyc0, roots)
-    dag_path = discovery.dag(cyc0, None)
+    dag_path = discovery.dag(cyc0, None, params.budget_mode)
     ident = discovery.identifiability.submit(cyc0)
     artifacts.publish_dag(cyc0.n, dag_path)
     ident.result()
@@ -116,7 +118,7 @@ def cycle_loop(
             log.info(decision_line(n, analysis, stage="after refutation"))
         record = cyclelib.record_step(layout, cyc, raw, analysis, params.records_out)
         discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
-        dag_path = discovery.dag(cyc, dag_path)
+        dag_path = discovery.dag(cyc, dag_path, params.budget_mode)
         artifacts.publish_cycle(n, analysis, plan.why, record, cyclelib.experiment_rows(layout), dag_path,
                                 cyclelib.load_refutation(cyc))
         n += 1

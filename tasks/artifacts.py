@@ -27,7 +27,8 @@ def publish_dag(cycle: int, dag_path: Path) -> None:
 @task(task_run_name="cycle{cycle}-publish")
 def publish_cycle(cycle: int, analysis: Analysis, why: str, record: Path, rows: list[dict], dag_path: Path,
                   refutation: RefutationReport | None = None) -> None:
-    create_markdown_artifact(markdown=cycle_markdown(cycle, analysis, why, record, refutation),
+    interventions = Path(dag_path).parent.parent / "interventions.json"    # the cycle's records (H100 step times)
+    create_markdown_artifact(markdown=cycle_markdown(cycle, analysis, why, record, refutation, interventions),
                              key=f"cycle-{cycle}-report",
                              description=f"cycle {cycle}: {analysis.intervention} -> {analysis.decision}")
     create_table_artifact(table=rows, key="experiments", description="all experiments of this loop so far")

@@ -31,7 +31,10 @@ def emit(line, to_stdout=True):
     log.flush()
 
 
-emit(f"threads:{os.environ.get('OPENBLAS_NUM_THREADS')} seed:{seed}")
+# It reads (and reports) the architecture switches the runner tests vary, so that the runner's
+# actuation check (causal_core/experiments/actuation.py) sees a trainer that can switch them.
+arch = f"layers:{os.environ.get('NUM_LAYERS', '3')} mlp_mult:{os.environ.get('MLP_MULT', '2')}"
+emit(f"threads:{os.environ.get('OPENBLAS_NUM_THREADS')} seed:{seed} {arch}")
 t0 = time.time()
 if str(seed) in os.environ.get("STUB_FAIL_SEED", "").split(","):
     print("Traceback (most recent call last):\nRuntimeError: stub failure for this seed", file=sys.stderr)

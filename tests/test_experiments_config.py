@@ -49,7 +49,10 @@ def test_torchrun_style_command_checks_its_script(tmp_path):
     with pytest.raises(FileNotFoundError, match="train_gpt.py"):
         cfg.check_runnable()
     (tmp_path / "train_gpt.py").write_text("print('x')\n")
-    cfg.check_runnable()
+    with pytest.raises(ValueError, match="reads none of NUM_LAYERS"):   # both arms: the same program
+        cfg.check_runnable()
+    (tmp_path / "train_gpt.py").write_text("import os\nn = int(os.environ.get('NUM_LAYERS', 9))\nprint(n)\n")
+    assert cfg.check_runnable() == ["PRESET"]      # set by the config, never read by this script
     assert cfg.argv() == ["torchrun", "--nproc_per_node=8", "train_gpt.py"]
 
 

@@ -21,13 +21,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-from causal_core.atomic import atomic_write_json, atomic_write_text, locked_json_list_append
+from causal_core.atomic import atomic_write_json, atomic_write_text, check_json_list, locked_json_list_append
 from causal_core.experiments import results
+from causal_core.experiments.budget import resolve as resolve_budget, run_timing
 from causal_core.experiments.config import ExperimentConfig
 from causal_core.experiments.progress import ProgressCallback, progress_label, wait_reporting
 from causal_core.experiments.results import CONDITIONS, RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.sequential import run_sequential
 from causal_core.logparse import final_score
+from causal_core.safe_paths import check_output_dir
 
 STDERR_TAIL = 4000
 _BYTES_MODEL = re.compile(r"^serialized_model\w*:\s*(\d+) bytes", re.M)
@@ -117,6 +119,9 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
     if resume and (old := _load_result(result_p)) is not None and old.complete:
         return old
     config.check_runnable()
+    if config.budget_mode == "time" and not config.arm_steps:
+        raise ValueError(f"{config.experiment_id}: time-budgeted config without calibrated arm_steps "
+                         "(run experiments.budget.resolve first)")
 
     env = dict(os.environ)
     threads = str(config.threads_per_run)
@@ -180,6 +185,7 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
     ckpt = runs_dir / f"{run_id}_mlx_model.npz"
     bm = _BYTES_MODEL.findall(stdout or log_text)
     bt = [a or b for a, b in _BYTES_TOTAL.findall(stdout or log_text)]
+    n_steps, step_ms = run_timing(stdout or log_text)
     ok = status == "ok"
     result = RunResult(
         run_id=run_id, condition=condition, seed=seed, status=status, returncode=rc,
@@ -191,7 +197,7 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
         stdout_path=str(out_p), stderr_path=str(err_p), log_path=str(log_path) if log_path else None,
         metrics_path=str(metrics_path) if metrics_path.is_file() else None,
         checkpoint_path=str(ckpt) if ckpt.is_file() else None,
-        elapsed_s=round(elapsed, 3), started_at=started,
+        elapsed_s=round(elapsed, 3), started_at=started, steps=n_steps, step_avg_ms=step_ms,
     )
     atomic_write_json(result_p, result.model_dump())
     return result
@@ -215,11 +221,23 @@ def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume:
 
 
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log: str | Path | None = None,
-                   resume: bool = True, on_progress: ProgressCallback | None = None) -> RawRuns:
+                   resume: bool = True, on_progress: ProgressCallback | None = None,
+                   calibration_cache: str | Path | None = None) -> RawRuns:
     """All seeds (or the sequential design), then raw_runs.json and an experiment_log.json entry."""
     out_dir = Path(out_dir).resolve()
-    config.check_runnable()                       # refuse before anything runs
+    ignored = config.check_runnable()             # refuse before anything runs
+    from causal_core.experiments.actuation import warn_ignored
+    warn_ignored(config, ignored)
+    log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
+    check_output_dir(out_dir)
+    check_json_list(log)                          # not after every seed has trained
     out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / "config.json").is_file() and resume:    # a resumed time-budget experiment keeps its steps
+        saved = ExperimentConfig.load(out_dir / "config.json")
+        if saved.arm_steps and saved.model_copy(update={"arm_steps": {}, "arm_step_ms": {}}).experiment_id \
+                == config.model_copy(update={"arm_steps": {}, "arm_step_ms": {}}).experiment_id:
+            config = config.model_copy(update={"arm_steps": saved.arm_steps, "arm_step_ms": saved.arm_step_ms})
+    config = resolve_budget(config, out_dir / "calibration", calibration_cache)
     config.save(out_dir / "config.json")
     if config.sequential:
         runs, stopped = run_sequential(config, out_dir, run_pairs, resume=resume)
@@ -227,6 +245,5 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log
         runs, stopped = run_pairs(config, list(config.seeds), out_dir, resume, on_progress), None
     raw = summarize(config, runs, stopped)
     atomic_write_json(out_dir / "raw_runs.json", raw.model_dump(mode="json"))
-    log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
     locked_json_list_append(log, log_entry(raw, out_dir), key="entry_id")
     return raw

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from causal_core.atomic import atomic_write_json, locked_json_list_append
+from causal_core.experiments.budget import resolve as resolve_budget
 from causal_core.experiments.config import ExperimentConfig, from_catalog
 from causal_core.experiments.record_writer import write_experiment_record
 from causal_core.experiments.refutation import RefutationReport, refute
@@ -38,10 +39,16 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
     threads = threads_per_run(params, n_runs)
     from_catalog(intervention)      # refuses an unknown or non-switchable name in its own words
     treatment, control = stacked_sides(intervention, stack or {})
+    timed = params.budget_mode == "time"
     cfg = ExperimentConfig(intervention=intervention, stack=dict(stack or {}), treatment=treatment, control=control,
-                           seeds=seeds, budget_s=budget_s or params.budget_s, base_env=base_env(params.data_path, params.trainer_env),
+                           seeds=seeds, budget_s=max(budget_s or params.budget_s, params.time_budget_s if timed else 0),
+                           base_env=base_env(params.data_path, params.trainer_env),
                            trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
-                           max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads))
+                           max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads),
+                           budget_mode=params.budget_mode, time_budget_s=params.time_budget_s if timed else None)
+    cfg = resolve_budget(cfg, cyc.dir / "calibration")     # time budget: each arm's steps from its step time
+    from causal_core.experiments.actuation import warn_ignored
+    warn_ignored(cfg, cfg.check_runnable())   # refuses a switch the trainer never reads (actuation.py)
     cfg.save(cyc.config)
     return cfg
 
@@ -132,6 +139,7 @@ def experiment_rows(layout: LoopLayout) -> list[dict]:
             "control_bpb": _mean(a.control_bpb), "treatment_bpb": _mean(a.treatment_bpb),
             "effect_bpb": _r(a.effect_bpb), "ci_low": _r(lo), "ci_high": _r(hi),
             "p": _r(a.p_adjusted, 4), "n_pairs": a.n_pairs, "decision": a.decision,
+            **_budget_cols(a),
         })
     return rows
 
@@ -160,6 +168,14 @@ def runs_trained(layout: LoopLayout) -> int:
     return n
 
 
+def _budget_cols(a: Analysis) -> dict:
+    arms = a.budget.arms if a.budget else {}
+    return {"budget_mode": a.budget_mode, "time_budget_s": a.budget.time_budget_s if a.budget else None,
+            "control_steps": arms["control"].steps if "control" in arms else None,
+            "treatment_steps": arms["treatment"].steps if "treatment" in arms else None,
+            "step_time_ratio": a.budget.step_time_ratio if a.budget else None}
+
+
 def _r(v, nd=5):
     return None if v is None else round(float(v), nd)
 
@@ -169,7 +185,7 @@ def _mean(xs):
 
 
 def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None,
-                   refutation: RefutationReport | None = None) -> str:
+                   refutation: RefutationReport | None = None, interventions: Path | None = None) -> str:
     lo, hi = analysis.ci_t or (None, None)
     lines = [
         f"# Cycle {cyc_n}: `{analysis.intervention}`",
@@ -186,6 +202,8 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
     ]
     for s, c, t in zip(analysis.seeds, analysis.control_bpb, analysis.treatment_bpb):
         lines.append(f"| {s} | {c:.5f} | {t:.5f} | {t - c:+.5f} |")
+    from causal_core.loop.budget_view import budget_lines
+    lines += ["", *budget_lines(analysis, interventions)]
     if analysis.ci_boot:
         lines += ["", f"Bootstrap interval ({analysis.boot_method}): [{_fmt(analysis.ci_boot[0])}, {_fmt(analysis.ci_boot[1])}]"]
     if refutation is not None and refutation.checked:

@@ -22,6 +22,10 @@ class LoopLayout:
         return self.root / "experiment_log.json"
 
     @property
+    def online_ledger(self) -> Path:
+        return self.root / "online_fdr.json"      # the LORD++ state: one test per confirmatory cycle
+
+    @property
     def run_index(self) -> Path:
         return self.root / "run_index.json"
 

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from causal_core import catalog
+from causal_core.env_policy import check_names
+from causal_core.experiments.config import check_seeds
 
 TWO_DAYS_S = 2 * 24 * 3600
 
@@ -19,6 +21,8 @@ class LoopParams(BaseModel):
     data_path: str = Field("data/embedded_sp1024", description="DATA_PATH of the trainer (prepared if it is the embedded default)")
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], description="paired seeds per condition")
     budget_s: float = Field(120.0, description="wall-clock budget of one training run (MAX_WALLCLOCK_SECONDS)")
+    budget_mode: Literal["time", "steps"] = Field("time", description="time: each arm trains time_budget_s of its own measured step time (docs/budget.md); steps: a fixed ITERATIONS")
+    time_budget_s: float = Field(60.0, gt=0, description="training seconds per run under budget_mode=time (evaluation not charged)")
     trainer_env: dict[str, str | int | float] = Field(default_factory=dict, description="extra base env for every run")
     first_intervention: str | None = Field(None, description="override the DAG's pick for cycle 1")
     auto_approve: bool = Field(False, description="skip the approval pause between cycles")
@@ -41,10 +45,12 @@ class LoopParams(BaseModel):
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError("at least one seed is required (got none)")
-        if len(set(v)) != len(v):
-            raise ValueError(f"duplicate seeds in {v}")
+        return check_seeds(v)           # the experiment's own rule, before discovery runs
+
+    @field_validator("trainer_env")
+    @classmethod
+    def _env(cls, v: dict) -> dict:
+        check_names(v)      # no LD_PRELOAD, PYTHONPATH, ... (env_policy.py)
         return v
 
     @field_validator("budget_s", "approval_timeout_s")
