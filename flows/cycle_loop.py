@@ -24,6 +24,7 @@ from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
 from causal_core.loop.stop_rules import stop_reason
 from flows.approval import wait_for_approval
 from tasks import artifacts, diagnostics, discovery, experiment
+from tasks import cycle as cycle_tasks
 from tasks.progress import ProgressBoard
 from tasks.experiment import result_file
 
@@ -100,13 +101,13 @@ def cycle_loop(
         stack, unstacked = stack_for(plan.intervention, layout, params)
         if unstacked and not cyc.config.is_file():
             log.warning("cycle %d: %s", n, unstacked)
-        cfg = cyclelib.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s, stack)
+        cfg = cycle_tasks.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s, stack)
         index = layout.run_index if params.reuse_runs else None
         reason = cyclelib.over_run_budget(layout, params, cyc, cfg, index)
         if reason:
             break
         runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, diags.offer)
-        raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)
+        raw, analysis = cycle_tasks.decide(cyc, cfg, runs)
         log.info(decision_line(n, analysis))
         if cyclelib.needs_refutation(cyc, analysis):
             rep_cfg = rep_runs = None
@@ -114,7 +115,7 @@ def cycle_loop(
                                             cyclelib.runs_left(layout, params)):
                 rep_cfg = cyclelib.replication_config(cyc, cfg)
                 rep_runs = _run_seeds(cyc.n, rep_cfg, cyc.replication_config, cyc.replication_dir, params, index)
-            analysis, _ = cyclelib.refute_step(cyc, analysis, rep_cfg, rep_runs)
+            analysis, _ = cycle_tasks.refute(cyc, analysis, rep_cfg, rep_runs)
             log.info(decision_line(n, analysis, stage="after refutation"))
         record = cyclelib.record_step(layout, cyc, raw, analysis, params.records_out)
         discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
