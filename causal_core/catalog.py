@@ -24,6 +24,9 @@ class CatalogEntry(BaseModel):
     prior_source: str = ""
     parents: list[str] = Field(default_factory=list)   # expert parents (interventions or mediators)
     group: str = ""                     # transfer group (GROUPS): interventions that scale alike across platforms
+    # Env the arms need from elsewhere (a probe phase's direction file): the loop supplies it
+    # or refuses, and next_intervention never proposes the entry on its own.
+    requires_env: list[str] = Field(default_factory=list)
 
 
 def _e(name, description, treatment=None, control=None, **kw) -> CatalogEntry:
@@ -75,6 +78,10 @@ ENTRIES: list[CatalogEntry] = [
     _e("alt_objective", "a training objective other than next-token CE"),
     _e("systems_speedup", "faster kernels or parallelism that buy more steps"),
     _e("data_loader", "changed training data order or sampling"),
+    # Ours, not in the shared vocabulary: the gradient-direction probe's two arms (docs/diagnostics.md).
+    # Both arms log cosines with PROJECT_DIRECTION (supplied by the probe phase); only treatment projects.
+    _e("gradient_projection", "probe: remove the gradient component along a pool-difference direction",
+       {"PROJECT_DIRECTION_LOG_ONLY": 0}, {"PROJECT_DIRECTION_LOG_ONLY": 1}, requires_env=["PROJECT_DIRECTION"]),
 ]
 
 # ---- Transfer groups (owned by causal_core/dag/transfer_model.py). ------------------------
@@ -89,7 +96,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
                               "smeargate", "bigram_hash", "xsa", "partial_rope", "gated_attention", "qk_gain",
                               "activation_change", "ortho_init", "value_residual", "ssm_hybrid"),
     "optimizer_schedule": ("lr_tuning", "warmdown_schedule", "weight_decay", "muon_variant", "ema", "swa",
-                           "grad_clip", "batch_size_change", "alt_objective", "systems_speedup"),
+                           "grad_clip", "batch_size_change", "alt_objective", "systems_speedup",
+                           "gradient_projection"),
     "data_tokenizer": ("longer_train_seq", "larger_vocab", "tokenizer_transform", "data_loader"),
 }
 for _g, _names in GROUPS.items():
@@ -161,6 +169,7 @@ _PRIORS: dict[str, tuple[float, float, str, list[str]]] = {
     "alt_objective": (0.0, SD, "weak default", []),
     "systems_speedup": (-DIR, SD, "known result: more steps in the same wall clock lower the loss", []),
     "data_loader": (0.0, SD, "weak default", []),
+    "gradient_projection": (0.0, 0.005, "ours: no record uses it; the probe phase decides whether to test it", []),
 }
 for _entry in ENTRIES:
     (_entry.prior_effect_bpb, _entry.prior_sd_bpb, _entry.prior_source, _entry.parents) = _PRIORS[_entry.name]

@@ -90,7 +90,7 @@ def rank(effects: dict[str, EffectEstimate], edges: list[DagEdge],
     pool = []
     for entry in actionable():
         eff = effects.get(entry.name)
-        if eff is None or entry.name in settled or entry.name in base:
+        if eff is None or entry.name in settled or entry.name in base or entry.requires_env:   # requires_env: needs a probe phase's inputs
             continue
         if base and base_conflict(entry.name, base):
             continue

@@ -67,6 +67,7 @@ RECORD_READINGS: dict[str, tuple[float, float]] = {   # (effect, sd): the record
     "alt_objective": (0.050, 0.050),   # records: non-record LLaDA_MDLM_Diffusion, ByteJEPA far behind next-token CE
     "systems_speedup": (-0.003, 0.004),   # records: MultiPhaseGlobalSGD: +72 steps from trimmed GPTQ -0.0013; LeakyReLU_ParallelMuon
     "data_loader": (-0.002, 0.003),   # records: Loader_FullGPTQ_XSA11 (stacked delta)
+    "gradient_projection": (0.0, 0.005),   # ours: no record uses it
 }
 
 CAPACITY = [s for s, t, _ in skeleton.EDGES if t == "model_capacity"]

@@ -13,8 +13,8 @@ from typing import Any
 
 from causal_core import catalog
 from causal_core.experiments.config import ExperimentConfig, env_value
-from causal_core.loop.cycle import TRAINER, base_env
-from causal_core.loop.layout import LoopLayout
+from causal_core.loop.layout import LoopLayout, cycle_stats
+from causal_core.trainer import TRAINER, base_env
 
 
 def confirmed_stack(layout: LoopLayout) -> dict[str, dict[str, Any]]:
@@ -23,13 +23,14 @@ def confirmed_stack(layout: LoopLayout) -> dict[str, dict[str, Any]]:
     from causal_core.experiments.stats import load_stats
     out: dict[str, dict[str, Any]] = {}
     for d in sorted(layout.root.glob("cycle_*"), key=lambda p: int(p.name.split("_")[1])):
-        stats, config = d / "experiment" / "stats.json", d / "config.json"
-        if not (stats.is_file() and config.is_file()):
-            continue
-        a = load_stats(stats)
-        if a.decision == "confirmed" and a.effect_bpb is not None and a.effect_bpb < 0:
-            cfg = ExperimentConfig.load(config)
-            out.setdefault(a.intervention, dict(cfg.treatment))
+        for stats in cycle_stats(d):      # a multi-arm cycle stacks every arm it confirmed
+            config = stats.parent.parent / "config.json"     # cycle_n/config.json or cycle_n/arms/<arm>/config.json
+            if not config.is_file():
+                continue
+            a = load_stats(stats)
+            if a.decision == "confirmed" and a.effect_bpb is not None and a.effect_bpb < 0:
+                cfg = ExperimentConfig.load(config)
+                out.setdefault(a.intervention, dict(cfg.treatment))
     return out
 
 
@@ -79,11 +80,12 @@ def stack_for(intervention: str, layout: LoopLayout, params) -> tuple[dict[str, 
     An intervention that cannot go on top of the confirmed ones (an approver's override,
     say) is tested on the user's base alone, or against the bare preset when it cannot go
     on the base either, and the reason is returned."""
+    env = base_env(params.data_path, params.trainer_env)
     stack = loop_stack(layout, params)
-    why = conflict(intervention, stack, base_env(params)) if stack else None
+    why = conflict(intervention, stack, env) if stack else None
     if not why:
         return stack, None
     base = base_stack(params)
-    if base and not conflict(intervention, base, base_env(params)):
+    if base and not conflict(intervention, base, env):
         return base, f"tested on the base only: {why}"
     return {}, f"tested unstacked: {why}"
