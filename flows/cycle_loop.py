@@ -16,7 +16,8 @@ from causal_core.loop import diagnostics_step
 from causal_core.loop import report
 from causal_core.loop.discovery import load_dag_result
 from causal_core.loop.layout import LoopLayout
-from causal_core.loop.params import TWO_DAYS_S, LoopParams, validate_params
+from causal_core.loop.params import LoopParams, validate_params
+from causal_core.loop.params_doc import with_loop_params
 from causal_core.loop.proposal import propose
 from causal_core.loop.stack import stack_for
 from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
@@ -28,34 +29,12 @@ from tasks.experiment import result_file
 STOP = "__stop__"      # a plan the approver answered with "stop"
 
 
-@flow(name="cycle-loop", log_prints=True)
-def cycle_loop(
-    records: list[str] = ["../shared/parameter-golf-records"],  # noqa: B006 (Prefect parameter default)
-    results_dir: str = "results/causal",
-    records_out: str = "records",
-    data_path: str = "data/embedded_sp1024",
-    seeds: list[int] = [1, 2, 3],  # noqa: B006
-    budget_s: float = 120.0,
-    trainer_env: dict = {},  # noqa: B006
-    first_intervention: str | None = None,
-    auto_approve: bool = False,
-    approval_timeout_s: float = 3600.0,
-    on_timeout: str = "approve",
-    stop_on_confirmed: bool = True,
-    max_nulls_in_a_row: int = 3,
-    max_cycles: int = 4,
-    wall_clock_gate_s: float = TWO_DAYS_S,
-    max_runs: int = 0,
-    dispatch: str = "local",
-    max_parallel: int = 0,
-    seed_retries: int = 1,
-    reuse_runs: bool = True,
-    stack_confirmed: bool = True,
-    replicate: bool = True,
-    run_diagnostics: bool = True,
-    assemble: bool = True,
-) -> dict:
-    params = validate_params(dict(locals()))     # refuse bad parameters before any work
+@flow(name="cycle-loop", log_prints=True,
+      description="Discovery, then experiment cycles with an approval pause between them, until a stop rule fires.")
+@with_loop_params
+def cycle_loop(**raw) -> dict:
+    """The discovery-adjust loop. Its parameters are LoopParams' fields (causal_core/loop/params.py)."""
+    params = validate_params(raw)     # refuse bad parameters before any work
     log = get_run_logger()
     layout = LoopLayout.at(params.results_dir)
     t0 = started_at(layout)
