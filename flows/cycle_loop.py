@@ -12,16 +12,16 @@ from prefect.futures import as_completed
 
 from causal_core.experiments.results import RunResult
 from causal_core.loop import cycle as cyclelib
-from causal_core.loop import diagnostics_step
+from causal_core.loop import diagnostics_step, run_budget, stop_rules
 from causal_core.loop import report
 from causal_core.loop.discovery import load_dag_result
+from causal_core.loop.history import experiment_rows
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams, validate_params
 from causal_core.loop.params_doc import with_loop_params
 from causal_core.loop.proposal import propose
 from causal_core.loop.stack import stack_for
 from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
-from causal_core.loop.stop_rules import stop_reason
 from flows.approval import wait_for_approval
 from tasks import artifacts, diagnostics, discovery, experiment
 from tasks.experiment import result_file
@@ -56,20 +56,19 @@ def cycle_loop(**raw) -> dict:
         if cyclelib.cycle_finished(cyc):      # a resumed run skips whole finished cycles
             dag_path, n = cyc.dag, n + 1
             continue
-        done = cyclelib.experiment_rows(layout)
-        reason = stop_reason([r["decision"] for r in done], time.time() - t0, params,
-                             runs_trained=cyclelib.runs_trained(layout) if params.max_runs else 0)
+        done = experiment_rows(layout)
+        reason = stop_rules.stop_reason([r.decision for r in done], time.time() - t0, params,
+                                        runs_trained=run_budget.runs_trained(layout) if params.max_runs else 0)
         if reason:
             break
         plan = load_plan(cyc) or propose(n, params, load_dag_result(dag_path), layout)
         if plan is None:
-            reason = "no actionable intervention left to test"
+            reason = stop_rules.NOTHING_TO_TEST
             break
         if plan.approved_by is None:
             plan = save_plan(cyc, _approve(plan, params, log))
         if plan.intervention == STOP:
-            reason = ("approval timed out: on_timeout=stop" if plan.approved_by == "timeout"
-                      else "stopped by the approver")
+            reason = stop_rules.approver_stop(plan.approved_by)
             break
         log.info("cycle %d: testing %s (%s)", n, plan.intervention, plan.why)
         stack, unstacked = stack_for(plan.intervention, layout, params)
@@ -77,22 +76,22 @@ def cycle_loop(**raw) -> dict:
             log.warning("cycle %d: %s", n, unstacked)
         cfg = cyclelib.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s, stack)
         index = layout.run_index if params.reuse_runs else None
-        reason = cyclelib.over_run_budget(layout, params, cyc, cfg, index)
+        reason = run_budget.over_run_budget(layout, params, cyc, cfg, index)
         if reason:
             break
         runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, diags.offer)
         raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)
         if cyclelib.needs_refutation(cyc, analysis):
             rep_cfg = rep_runs = None
-            if cyclelib.replication_allowed(params, time.time() - t0, runs, 2 * len(cfg.seeds),
-                                            cyclelib.runs_left(layout, params)):
+            if run_budget.replication_allowed(params, time.time() - t0, runs, 2 * len(cfg.seeds),
+                                              run_budget.runs_left(layout, params)):
                 rep_cfg = cyclelib.replication_config(cyc, cfg)
                 rep_runs = _run_seeds(cyc.n, rep_cfg, cyc.replication_config, cyc.replication_dir, params, index)
             analysis, _ = cyclelib.refute_step(cyc, analysis, rep_cfg, rep_runs)
         record = cyclelib.record_step(layout, cyc, raw, analysis, params.records_out)
         discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
         dag_path = discovery.dag(cyc, dag_path)
-        artifacts.publish_cycle(n, analysis, plan.why, record, cyclelib.experiment_rows(layout), dag_path,
+        artifacts.publish_cycle(n, analysis, plan.why, record, experiment_rows(layout), dag_path,
                                 cyclelib.load_refutation(cyc))
         n += 1
 

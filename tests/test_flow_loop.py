@@ -47,7 +47,7 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
     from causal_core.experiments.config import ExperimentConfig
     from causal_core.run_key import config_key
     # With stacking, cycle 2's control is cycle 1's treatment arm when cycle 1 confirmed its effect.
-    from causal_core.loop.cycle import runs_trained
+    from causal_core.loop.run_budget import runs_trained
     from causal_core.loop.layout import LoopLayout
     c1, c2 = (ExperimentConfig.load(results / f"cycle_{n}" / "config.json") for n in (1, 2))
     arm = "treatment" if c2.stack else "control"
@@ -105,7 +105,7 @@ def test_bad_flow_parameters_are_refused_before_any_work(prefect_api, tiny_data_
 def test_a_run_budget_is_never_overspent(prefect_api, tiny_data_dir, tmp_path):
     """max_runs=5 with 2 seeds: cycle 1 trains 4 runs; a replication (4 more) does not fit, and
     cycle 2 would train 2 (its control arm is reused), so the loop stops before it."""
-    from causal_core.loop.cycle import runs_trained
+    from causal_core.loop.run_budget import runs_trained
     from causal_core.loop.layout import LoopLayout
     from flows.cycle_loop import cycle_loop
 

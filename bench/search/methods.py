@@ -74,8 +74,9 @@ def loop_history(results_dir: Path, cache: RunCache | None = None) -> list[dict]
     from causal_core.experiments.stats import load_stats
 
     cycles, cum = [], 0
-    dirs = sorted(Path(results_dir).glob("cycle_*"), key=lambda p: int(p.name.split("_")[1]))
-    for d in dirs:
+    from causal_core.loop.layout import LoopLayout
+
+    for d in (c.dir for c in LoopLayout(Path(results_dir)).cycles()):
         stats = d / "experiment" / "stats.json"
         raw_p = d / "experiment" / "raw_runs.json"
         if not (stats.is_file() and raw_p.is_file()):

@@ -36,6 +36,17 @@ class LoopLayout:
     def cycle(self, n: int) -> "CycleLayout":
         return CycleLayout(self.root / f"cycle_{n}", n)
 
+    def cycles(self) -> list["CycleLayout"]:
+        """Every cycle_N folder there is (cycle_0 = discovery), in cycle order: by number, so
+        cycle_10 comes after cycle_2."""
+        ns = sorted(int(p.name.removeprefix("cycle_")) for p in self.root.glob("cycle_*")
+                    if p.is_dir() and p.name.removeprefix("cycle_").isdigit())
+        return [self.cycle(n) for n in ns]
+
+    def finished_cycles(self) -> list["CycleLayout"]:
+        """The experiment cycles whose final decision is written (stats.json), in cycle order."""
+        return [c for c in self.cycles() if c.n >= 1 and c.stats.is_file()]
+
 
 @dataclass(frozen=True)
 class CycleLayout:

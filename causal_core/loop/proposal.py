@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from causal_core.dag import DagResult
-from causal_core.loop.cycle import experiment_rows
+from causal_core.loop.history import experiment_rows
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.stack import confirmed_stack, conflict
@@ -31,7 +31,7 @@ def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> C
     if n == 1 and params.first_intervention:
         return CyclePlan(cycle=n, intervention=params.first_intervention, why="given as first_intervention",
                          source="first_intervention")
-    tested = Counter(r["intervention"] for r in experiment_rows(layout))
+    tested = Counter(r.intervention for r in experiment_rows(layout))
     stack = confirmed_stack(layout) if params.stack_confirmed else {}
     base = base_env(params.data_path, params.trainer_env)
     for c in dag.candidates or ([dag.next_intervention] if dag.next_intervention else []):

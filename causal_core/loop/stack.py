@@ -22,13 +22,12 @@ def confirmed_stack(layout: LoopLayout) -> dict[str, dict[str, Any]]:
     finished cycle whose final (refuted) decision is confirmed with an improving effect."""
     from causal_core.experiments.stats import load_stats
     out: dict[str, dict[str, Any]] = {}
-    for d in sorted(layout.root.glob("cycle_*"), key=lambda p: int(p.name.split("_")[1])):
-        stats, config = d / "experiment" / "stats.json", d / "config.json"
-        if not (stats.is_file() and config.is_file()):
+    for cyc in layout.finished_cycles():
+        if not cyc.config.is_file():
             continue
-        a = load_stats(stats)
+        a = load_stats(cyc.stats)
         if a.decision == "confirmed" and a.effect_bpb is not None and a.effect_bpb < 0:
-            cfg = ExperimentConfig.load(config)
+            cfg = ExperimentConfig.load(cyc.config)
             out.setdefault(a.intervention, dict(cfg.treatment))
     return out
 
