@@ -146,10 +146,6 @@ def holm(analyses: list[Analysis]) -> list[Analysis]:
     return analyses
 
 
-def analyze_cycle(raw_runs_list: list, **kw) -> list[Analysis]:
-    return holm([analyze(r, **kw) for r in raw_runs_list])
-
-
 def write_stats(analysis: Analysis | list[Analysis], path: str | Path) -> Path:
     obj = [a.model_dump() for a in analysis] if isinstance(analysis, list) else analysis.model_dump()
     return atomic_write_json(path, obj)

@@ -78,10 +78,6 @@ class CycleLayout:
         return self.dir / "diagnostics"
 
     @property
-    def approval(self) -> Path:
-        return self.dir / "approval.json"
-
-    @property
     def config(self) -> Path:
         return self.dir / "config.json"
 
@@ -113,7 +109,3 @@ class CycleLayout:
     @property
     def record(self) -> Path:
         return self.dir / "record.json"       # {"path": the record folder written under records/}
-
-    @property
-    def report(self) -> Path:
-        return self.dir / "report.md"
