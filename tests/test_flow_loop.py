@@ -45,6 +45,7 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
         assert stats["n_pairs"] == 2 and stats["decision"] in ("confirmed", "suggestive", "null")
     # Cycle 2's baseline runs that equal cycle 1's (same resolved trainer config and seed) are reused.
     from causal_core.experiments.config import ExperimentConfig
+    from causal_core.experiments.results import RunResult, result_path
     from causal_core.run_key import config_key
     # With stacking, cycle 2's control is cycle 1's treatment arm when cycle 1 confirmed its effect.
     from causal_core.loop.run_budget import runs_trained
@@ -55,8 +56,8 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
     reused = config_key(c1.condition_env(arm)) == config_key(c2.condition_env("control"))
     if reused:
         for seed in c2.seeds:
-            r = json.loads((results / "cycle_2" / "experiment" / "runs" / f"{c2.run_id('control', seed)}.result.json").read_text())
-            assert r["score_source"].startswith("reused:") and r["status"] == "ok"
+            r = RunResult.load(result_path(results / "cycle_2" / "experiment", c2.run_id("control", seed)))
+            assert r.reused and r.complete
     assert runs_trained(LoopLayout.at(results)) == 4 + (2 if reused else 4) + (
         4 if (results / "cycle_1" / "replication" / "raw_runs.json").is_file() else 0)
     log = json.loads((results / "experiment_log.json").read_text())
