@@ -112,7 +112,7 @@ def load_checkpoint(ckpt: Checkpoint, data_path: str | None = None, overrides: d
     missing = [k for k in ("MODEL_DIM", "NUM_LAYERS", "VOCAB_SIZE") if k not in env]
     if missing:
         raise DiagnosticError(f"checkpoint config {ckpt.config_path} lacks {', '.join(missing)}")
-    c = T.Config(env, ckpt.meta.get("preset", ""))
+    c = T.Config.from_values(env, ckpt.meta.get("preset", ""))
     try:
         T.validate_config(c)
     except T.TrainerError as e:
