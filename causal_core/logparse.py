@@ -185,3 +185,42 @@ def record_score(folder: str | Path) -> RecordScore:
     if per_log:
         rs.rule = "no train.log or train_seed*.log"
     return rs
+
+
+# --- step times ------------------------------------------------------------------------
+
+# `step:13780/20000 val_loss:... train_time:600030ms step_avg:43.54ms` (baseline trainers)
+_STEP_AVG = re.compile(r"\bstep_avg\s*:\s*(\d+(?:\.\d+)?)\s*ms")
+# `stopping_early: wallclock_cap train_time: 590009ms step: 5962/20000` (newer trainers)
+_STOP = re.compile(r"stopping_early:.*?train_time\s*:\s*(\d+(?:\.\d+)?)\s*ms\s+step\s*:\s*(\d+)/\d+")
+# `5500/20000 train_loss: 2.5668 train_time: 9.1m tok/s: ...` (minutes: ~1% precision)
+_MINUTES = re.compile(r"^\s*(\d+)/\d+\s+train_loss\s*:\s*\S+\s+train_time\s*:\s*(\d+(?:\.\d+)?)m\b", re.M)
+
+
+@dataclass(frozen=True)
+class StepTime:
+    step_avg_ms: float
+    line_no: int
+    how: str        # "step_avg", "stopping_early train_time/step", "train_time minutes/step"
+
+
+def step_time(text: str) -> StepTime | None:
+    """The run's training ms per step: its last `step_avg:` (the main run's final figure), else
+    train_time/steps of its wall-clock stop line, else of its last `N/M train_loss ... train_time: Xm`."""
+    lines = text.splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i]
+        if "{" in line:          # the echoed script source
+            continue
+        if m := _STEP_AVG.search(line):
+            return StepTime(float(m.group(1)), i + 1, "step_avg")
+    for i in range(len(lines) - 1, -1, -1):
+        if (m := _STOP.search(lines[i])) and "{" not in lines[i] and int(m.group(2)) > 0:
+            return StepTime(round(float(m.group(1)) / int(m.group(2)), 3), i + 1, "stopping_early train_time/step")
+    last = None
+    for m in _MINUTES.finditer(text):
+        last = m
+    if last and int(last.group(1)) > 0:
+        line_no = text.count("\n", 0, last.start()) + 1
+        return StepTime(round(float(last.group(2)) * 60000 / int(last.group(1)), 3), line_no, "train_time minutes/step")
+    return None

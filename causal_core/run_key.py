@@ -19,7 +19,13 @@ RUN_SPECIFIC = ("RUN_ID", "OUT_DIR", "SEED")
 def resolved(env: dict[str, str]) -> dict:
     """The trainer's resolved hyperparameters for an env (raises the trainer's error if invalid)."""
     cfg = load_trainer().load_config({**env, "RUN_ID": "x"})
-    return {k: v for k, v in sorted(cfg.values.items()) if k not in RUN_SPECIFIC}
+    out = {k: v for k, v in sorted(cfg.values.items()) if k not in RUN_SPECIFIC}
+    # Diagnostic switches live outside cfg.values, yet a projected arm trains differently from
+    # its log-only twin: keep them in the key when set (unset: keys stay what they were).
+    diag = {k: v for k, v in sorted((getattr(cfg, "diag", None) or {}).items()) if v}
+    if diag:
+        out["diag"] = diag
+    return out
 
 
 def config_key(env: dict[str, str]) -> str:

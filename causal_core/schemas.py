@@ -40,6 +40,12 @@ class ExperimentOutcome(BaseModel):
     platform: str = "mlx-cpu"
     cycle: int | None = None
     stacked_on: list[str] = Field(default_factory=list)    # confirmed earlier, on in both conditions
+    # The quantity measured: a step-budget effect and a time-budget effect are different
+    # quantities (docs/budget.md); absent = "steps" (records written before budgets existed).
+    budget_mode: Literal["time", "steps"] = "steps"
+    time_budget_s: float | None = None
+    arm_steps: dict[str, int] = Field(default_factory=dict)     # condition -> steps trained
+    step_time_ratio: float | None = None                       # treatment / control ms per step, local
 
 
 class RecordEntry(BaseModel):
@@ -62,6 +68,9 @@ class RecordEntry(BaseModel):
     field_sources: dict[str, str] = Field(default_factory=dict)   # field -> "submission.json:val_bpb" etc.
     warnings: list[str] = Field(default_factory=list)
     experiment: ExperimentOutcome | None = None
+    # Training ms per step of the record's main run, from its log (the 10min_16mb track runs on
+    # 8xH100): what the challenge charges per step. causal_core/records/step_times.py.
+    h100_step_avg_ms: float | None = None
 
     def intervention_names(self) -> list[str]:
         return [m.name for m in self.interventions]

@@ -23,7 +23,9 @@ def loop_params(tmp: Path, data_dir: Path, **kw) -> dict:
     p = {"records": [], "results_dir": str(tmp / "results"), "records_out": str(tmp / "records"),
          "data_path": str(data_dir), "seeds": [1, 2], "budget_s": 60, "trainer_env": tiny_trainer_env(data_dir),
          "first_intervention": "ema", "auto_approve": True, "max_cycles": 2, "max_parallel": 2,
-         "run_diagnostics": False, "assemble": False}
+         "run_diagnostics": False, "assemble": False,
+         # Fixed steps keep these tests' runs seconds long; test_flow_loop's first test runs the time budget.
+         "budget_mode": "steps"}
     p.update(kw)
     return p
 

@@ -33,7 +33,12 @@ def _imports(name: str, path: Path, mods: dict[str, Path]) -> set[str]:
     edge to pkg.sub (importing a submodule always runs its package's __init__ anyway)."""
     pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    # Imports under `if TYPE_CHECKING:` never run: annotations only, not an import circle.
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
+            node.body = []
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):

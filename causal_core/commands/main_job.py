@@ -16,6 +16,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default="1,2,3", help="paired seeds per condition")
     p.add_argument("--budget-s", type=float, default=120.0, help="wall-clock cap of one training run")
     p.add_argument("--max-cycles", type=int, default=2)
+    p.add_argument("--budget-mode", choices=["time", "steps"], default="time",
+                   help="time: arms train --time-budget-s each at their own measured step time (docs/budget.md)")
+    # 60 s: cpu_small's control runs ~0.38 s/step on an idle core, so ~160 steps, today's ITERATIONS.
+    p.add_argument("--time-budget-s", type=float, default=60.0, help="training seconds per run in time mode")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from flows.cycle_loop import cycle_loop
     report = cycle_loop(results_dir=args.results_dir, data_path=str(data), auto_approve=True,
                         seeds=[int(s) for s in args.seeds.split(",")], budget_s=args.budget_s,
-                        max_cycles=args.max_cycles, stop_on_confirmed=False, replicate=False)
+                        max_cycles=args.max_cycles, stop_on_confirmed=False, replicate=False,
+                        budget_mode=args.budget_mode, time_budget_s=args.time_budget_s)
     print(f"\nloop stopped: {report['stop_reason']}")
     print(f"final report:   {report['results_dir']}/final_report.md")
     print(f"cycle folders:  {report['results_dir']}/cycle_*/")

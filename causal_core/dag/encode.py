@@ -4,6 +4,10 @@ Observational records (published runs) and the loop's own experiments are separa
 experiments measured a paired treatment-minus-control effect on a different platform
 (MLX CPU), so their absolute val_bpb is not comparable with the 8xH100 records and they
 enter the effect estimate as direct evidence on one coefficient instead (effects.py).
+
+An experiment measured under a step budget and one measured under a time budget estimate
+different quantities (docs/budget.md): only experiments of the requested `budget_mode` are
+evidence; the others are kept apart in `other_budget_experiments` and reported, never pooled.
 """
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ class Encoding:
     changes: list[list[str]]               # per record: delta_interventions, else its interventions
     experiments: list[ExperimentOutcome] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    budget_mode: str = "steps"
+    other_budget_experiments: list[ExperimentOutcome] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -45,22 +51,24 @@ def record_changes(r: RecordEntry) -> list[str]:
     return sorted(set(r.delta_interventions or r.intervention_names()))
 
 
-def encode(data: InterventionsFile) -> Encoding:
+def encode(data: InterventionsFile, budget_mode: str = "steps") -> Encoding:
     obs: list[RecordEntry] = []
     experiments: list[ExperimentOutcome] = []
+    other: list[ExperimentOutcome] = []
     warnings: list[str] = []
     seen: set[tuple] = set()
     for r in data.records:
         if r.experiment is not None:
             # An assembled submission that reuses a cycle's runs repeats that cycle's outcome:
             # the same measurement must not count twice.
-            key = (r.experiment.intervention, r.experiment.cycle, r.experiment.effect_bpb, r.experiment.n_pairs)
+            key = (r.experiment.intervention, r.experiment.cycle, r.experiment.effect_bpb, r.experiment.n_pairs,
+                   r.experiment.budget_mode)
             if r.experiment.cycle is not None and key in seen:
                 warnings.append(f"{r.record_id}: repeats the cycle-{r.experiment.cycle} experiment; counted once")
                 continue
             seen.add(key)
             if r.experiment.intervention in NAMES:
-                experiments.append(r.experiment)
+                (experiments if r.experiment.budget_mode == budget_mode else other).append(r.experiment)
             else:
                 warnings.append(f"{r.record_id}: experiment on unknown intervention {r.experiment.intervention!r} ignored")
             continue
@@ -88,4 +96,4 @@ def encode(data: InterventionsFile) -> Encoding:
         y=np.array([float(r.val_bpb) for r in obs]),
         artifact_bytes=np.array(bytes_, dtype=float) if have_bytes else None,
         attributes=attrs, changes=[record_changes(r) for r in obs],
-        experiments=experiments, warnings=warnings)
+        experiments=experiments, warnings=warnings, budget_mode=budget_mode, other_budget_experiments=other)

@@ -17,14 +17,21 @@ class DagInputError(ValueError):
 
 
 def estimate_dag(interventions: InterventionsFile, previous: DagResult | None = None,
-                 alpha: float = ALPHA, prior_only_ok: bool = False) -> DagResult:
+                 alpha: float = ALPHA, prior_only_ok: bool = False, budget_mode: str = "steps") -> DagResult:
     """`prior_only_ok`: with no usable record, return the expert skeleton with the catalog
-    priors as effects instead of refusing (the loop in a clone without published records)."""
-    enc = encode(interventions)
+    priors as effects instead of refusing (the loop in a clone without published records).
+    `budget_mode`: which of the loop's experiments are evidence (those measured under it);
+    the default "steps" is what every experiment was before budgets existed."""
+    enc = encode(interventions, budget_mode)
     if enc.n == 0 and not enc.experiments and not prior_only_ok:
         raise DagInputError(f"no usable records ({len(interventions.records)} in file; "
                             "each needs a finite val_bpb or an experiment outcome)")
     warnings = list(enc.warnings)
+    if enc.other_budget_experiments:
+        other = "time" if budget_mode == "steps" else "steps"
+        warnings.append(f"{len(enc.other_budget_experiments)} experiment(s) measured under a {other} budget "
+                        f"({', '.join(sorted({e.intervention for e in enc.other_budget_experiments}))}) are reported "
+                        f"in other_budget_experiments, not used as evidence for {budget_mode}-budget effects")
     effects = estimate_effects(enc)
     by_name = {e.intervention: e for e in effects}
     pag, fci_report = validate(enc, alpha=alpha)
@@ -42,4 +49,5 @@ def estimate_dag(interventions: InterventionsFile, previous: DagResult | None = 
         cycle=(previous.cycle + 1) if previous else 1, nodes=skeleton.nodes(),
         mediators=list(skeleton.MEDIATORS), edges=edges, effects=effects,
         next_intervention=candidates[0] if candidates else None, candidates=candidates,
-        fci=fci_report, diff=d, n_records=enc.n, n_experiments=len(enc.experiments), warnings=warnings)
+        fci=fci_report, diff=d, n_records=enc.n, n_experiments=len(enc.experiments), warnings=warnings,
+        budget_mode=budget_mode, other_budget_experiments=enc.other_budget_experiments)

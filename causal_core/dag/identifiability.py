@@ -61,7 +61,8 @@ def identifiability(interventions: InterventionsFile, dag: DagResult | None = No
         j = enc.names.index(name)
         singles = sum(c == [name] for c in enc.changes)
         multis = sum(name in c and len(c) > 1 for c in enc.changes)
-        exps = sum(e.intervention == name and e.decision != "failed" for e in enc.experiments)
+        # An experiment under either budget shows the switch can be tested.
+        exps = sum(e.intervention == name and e.decision != "failed" for e in enc.experiments + enc.other_budget_experiments)
         vif = _vif(xv, varying.index(j)) if j in varying and n > len(varying) + 1 else float("inf")
         testable = singles + exps > 0 or vif < VIF_MAX
         skip = multi_share > 0.5 and singles + exps == 0

@@ -5,6 +5,8 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
+from causal_core.schemas import ExperimentOutcome
+
 Tag = Literal["expert_imposed", "data_confirmed", "data_contradicted", "uncertain"]
 TAGS: tuple[str, ...] = get_args(Tag)
 # Ordinal used by diff.py: how strongly the evidence supports an edge.
@@ -88,6 +90,9 @@ class DagResult(BaseModel):
     n_records: int = 0
     n_experiments: int = 0
     warnings: list[str] = Field(default_factory=list)
+    # The budget whose experiments are evidence here; the other budget's are kept apart (never pooled).
+    budget_mode: Literal["time", "steps"] = "steps"
+    other_budget_experiments: list[ExperimentOutcome] = Field(default_factory=list)
 
     def edge(self, source: str, target: str) -> DagEdge | None:
         return next((e for e in self.edges if e.source == source and e.target == target), None)

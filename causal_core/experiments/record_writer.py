@@ -11,12 +11,16 @@ config, so writing the same experiment twice rewrites the same folder (idempoten
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 from statistics import fmean
 
 from causal_core.atomic import atomic_write_json, atomic_write_text, file_lock
+from causal_core.safe_paths import UnsafePathError, first_missing, safe_name, within
 
 TRACK = "track_causal_golf"
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _load(raw_result_path: str | Path):
@@ -30,7 +34,7 @@ def _load(raw_result_path: str | Path):
     if stats_p.is_file():
         obj = json.loads(stats_p.read_text())
         cands = obj if isinstance(obj, list) else [obj]
-        a = next((Analysis.model_validate(o) for o in cands if o.get("experiment_id") == raw.experiment_id), None)
+        a = next((Analysis.model_validate(o) for o in cands if isinstance(o, dict) and o.get("experiment_id") == raw.experiment_id), None)
     return raw, a or analyze(raw), d
 
 
@@ -54,6 +58,7 @@ def _readme(raw, a) -> str:
         "",
         f"- Intervention: `{raw.intervention}`; treatment: {env(cfg.treatment)}; control: {env(cfg.control)}",
         f"- Base environment: {env(cfg.base_env)}; budget {cfg.budget_s:g}s per run",
+        *([f"- Decided under {raw.budget.describe()}"] if raw.budget else []),
         *([f"- Stacked on (confirmed earlier, on in both conditions): "
            + "; ".join(f"`{n}` ({env(o)})" for n, o in cfg.stack.items())] if cfg.stack else []),
         f"- Experiment id: `{raw.experiment_id}`; finished {raw.finished_at}",
@@ -72,13 +77,30 @@ def _readme(raw, a) -> str:
     ])
 
 
+def _folder(raw, records_dir: str | Path) -> Path:
+    """RECORDS_DIR/track_causal_golf/<date>_<experiment_id>: both parts come from raw_runs.json,
+    so they are checked (safe_paths) before anything is written."""
+    date = (raw.finished_at or "")[:10] or "undated"
+    if date != "undated" and not _DATE.fullmatch(date):
+        raise UnsafePathError(f"finished_at {raw.finished_at!r} does not start with a YYYY-MM-DD date")
+    safe_name(raw.experiment_id, "experiment_id")
+    return within(records_dir, TRACK, f"{date}_{raw.experiment_id}", what="experiment record folder")
+
+
+def experiment_record_folder(raw_result_path: str | Path, records_dir: str | Path) -> Path:
+    """Where write_experiment_record would write (raises UnsafePathError / ValueError as it would)."""
+    from causal_core.experiments.results import RawRuns
+    p = Path(raw_result_path)
+    return _folder(RawRuns.load(p / "raw_runs.json" if p.is_dir() else p), records_dir)
+
+
 def write_experiment_record(raw_result_path: str | Path, records_dir: str | Path) -> Path:
-    """Write (or rewrite) the record folder of one experiment; returns the folder."""
+    """Write (or rewrite) the record folder of one experiment; returns the folder.
+    A folder this call created is removed again if writing it fails."""
     from causal_core.experiments.stats import to_outcome
     raw, a, _ = _load(raw_result_path)
-    date = (raw.finished_at or "")[:10] or "undated"
-    track = Path(records_dir) / TRACK
-    folder = track / f"{date}_{raw.experiment_id}"
+    folder = _folder(raw, records_dir)
+    date = folder.name.split("_", 1)[0]
     treat = [r for r in raw.runs if r.condition == "treatment" and r.complete]
     losses = [r.val_loss for r in treat if r.val_loss is not None]
     bytes_total = [r.bytes_total for r in treat if r.bytes_total]
@@ -99,10 +121,20 @@ def write_experiment_record(raw_result_path: str | Path, records_dir: str | Path
         "control_val_bpb": fmean(a.control_bpb) if a.control_bpb else None,
         "platform": raw.platform,
         "interventions": [*raw.config.stack, raw.intervention],     # what the treatment arm ran
+        "budget_mode": raw.config.budget_mode,
+        "time_budget_s": raw.config.time_budget_s,
+        "arm_steps": {c: b.steps for c, b in raw.budget.arms.items()} if raw.budget else None,
+        "arm_step_ms": {c: b.step_ms or b.run_step_ms for c, b in raw.budget.arms.items()} if raw.budget else None,
         "causal_golf_experiment": to_outcome(a).model_copy(update={"stacked_on": list(raw.config.stack)}).model_dump(),
     }
     # One writer per experiment at a time; files are replaced atomically.
     with file_lock(Path(records_dir) / ".causal_golf_records"):   # lock file outside the track folder
-        atomic_write_text(folder / "README.md", _readme(raw, a))
-        atomic_write_json(folder / "submission.json", sub)
+        created = first_missing(folder)
+        try:
+            atomic_write_text(folder / "README.md", _readme(raw, a))
+            atomic_write_json(folder / "submission.json", sub)
+        except BaseException:
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            raise
     return folder

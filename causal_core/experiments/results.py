@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from causal_core.experiments.budget import BudgetSummary
+from causal_core.experiments.budget import summarize as budget_summary
 from causal_core.experiments.config import ExperimentConfig
 
 CONDITIONS = ("control", "treatment")
@@ -53,6 +55,8 @@ class RunResult(BaseModel):
     checkpoint_path: str | None = None
     elapsed_s: float = 0.0
     started_at: str = ""
+    steps: int | None = None                # steps trained (last `step:N/M` line)
+    step_avg_ms: float | None = None        # training ms per step the run printed (evaluation excluded)
 
     @property
     def complete(self) -> bool:
@@ -83,7 +87,9 @@ class RawRuns(BaseModel):
     runs: list[RunResult]
     conditions: dict[str, ConditionSummary]
     stopped_early: str | None = None        # sequential mode: why it stopped before the last seed
+    ignored_env: list[str] = Field(default_factory=list)   # set but never read by the trainer (actuation.py)
     finished_at: str = ""
+    budget: BudgetSummary | None = None   # budget_mode, time budget, steps and ms/step per arm
 
     def scores(self, condition: str) -> dict[int, float]:
         return {r.seed: r.val_bpb for r in self.runs if r.condition == condition and r.complete}
@@ -110,8 +116,14 @@ def summarize(config: ExperimentConfig, runs: list[RunResult], stopped_early: st
     order = {s: i for i, s in enumerate(config.seeds)}
     runs = sorted(runs, key=lambda r: (order.get(r.seed, 1 << 30), r.condition))
     conds = {c: condition_status([r for r in runs if r.condition == c]) for c in CONDITIONS}
+    from causal_core.experiments.actuation import ignored_env
     return RawRuns(experiment_id=config.experiment_id, intervention=config.intervention, platform=config.platform,
-                   config=config, runs=runs, conditions=conds, stopped_early=stopped_early, finished_at=_now())
+                   config=config, runs=runs, conditions=conds, stopped_early=stopped_early,
+                   ignored_env=ignored_env(config), finished_at=_now(), budget=budget_summary(config, runs))
+
+
+# One experiment_log entry per experiment run in one out dir: a rerun updates it in place.
+LOG_IDENTITY = ("experiment_id", "out_dir")
 
 
 def log_entry(raw: RawRuns, out_dir: Path) -> dict:
@@ -121,4 +133,6 @@ def log_entry(raw: RawRuns, out_dir: Path) -> dict:
     return {"entry_id": f"{raw.experiment_id}:{digest}", "experiment_id": raw.experiment_id,
             "intervention": raw.intervention, "platform": raw.platform, "cycle": raw.config.cycle,
             "out_dir": str(out_dir), "conditions": {k: v.model_dump() for k, v in raw.conditions.items()},
+            "budget_mode": raw.config.budget_mode,
+            "budget": raw.budget.model_dump() if raw.budget else None,
             "stopped_early": raw.stopped_early, "runs": runs, "finished_at": raw.finished_at}

@@ -6,14 +6,14 @@ Layout of an experiment out dir (also the RAW_RESULT that record_writer reads):
     stats.json              Analysis (written by `causal-golf analyze` / the flow)
     runs/RUN_ID.stdout|.stderr|.pid|.result.json   per run, from the runner
     runs/RUN_ID.txt, RUN_ID_metrics.jsonl, RUN_ID_mlx_model.npz   from the trainer (OUT_DIR=runs/)
-An entry per finished experiment is appended to experiment_log.json (default: next to DIR).
+One entry per experiment (and out dir) in experiment_log.json (default: next to DIR), updated in place by a rerun.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-import signal
+import shutil
 import subprocess
 import threading
 import time
@@ -21,12 +21,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-from causal_core.atomic import atomic_write_json, atomic_write_text, locked_json_list_append
+from causal_core.atomic import atomic_write_json, atomic_write_text, check_json_list, locked_json_list_append
 from causal_core.experiments import results
+from causal_core.experiments.budget import resolve as resolve_budget, run_timing
 from causal_core.experiments.config import ExperimentConfig
-from causal_core.experiments.results import CONDITIONS, RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.progress import ProgressCallback, wait_reporting
+from causal_core.experiments.results import CONDITIONS, LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.run_owner import kill_group as _kill_group, own_run
 from causal_core.experiments.sequential import run_sequential
 from causal_core.logparse import final_score
+from causal_core.safe_paths import check_output_dir
 
 STDERR_TAIL = 4000
 _BYTES_MODEL = re.compile(r"^serialized_model\w*:\s*(\d+) bytes", re.M)
@@ -48,21 +52,6 @@ def run_slot(limit: int) -> threading.BoundedSemaphore:
     their own threads (one Prefect task per seed) still never oversubscribe the cores."""
     with _live_lock:
         return _slots.setdefault(limit, threading.BoundedSemaphore(limit))
-
-
-def _kill_group(pgid: int, grace_s: float = 5.0) -> None:
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0)):
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except (ProcessLookupError, PermissionError):
-                return
-            time.sleep(0.1)
 
 
 def kill_live_runs() -> None:
@@ -100,14 +89,21 @@ def _load_result(path: Path) -> RunResult | None:
 
 
 def run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,
-            resume: bool = True) -> RunResult:
-    """Run one (condition, seed); an existing complete result in out_dir is returned as is."""
-    with run_slot(config.parallel_limit()):
-        return _run_one(config, condition, seed, out_dir, resume)
+            resume: bool = True, on_progress: ProgressCallback | None = None) -> RunResult:
+    """Run one (condition, seed); an existing complete result in out_dir is returned as is.
+    `on_progress` gets the run's step, loss and ETA every ~10 s while it trains."""
+    # own_run: never while an earlier attempt of this run still trains (run_owner.py).
+    with run_slot(config.parallel_limit()), own_run(Path(out_dir).resolve() / "runs", config.run_id(condition, seed)):
+        return _run_one(config, condition, seed, out_dir, resume, on_progress)
+
+
+def progress_label(config: ExperimentConfig, condition: str, seed: int) -> str:
+    head = f"cycle{config.cycle}" if config.cycle is not None else config.intervention
+    return f"{head} {condition} seed{seed}"
 
 
 def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,
-             resume: bool = True) -> RunResult:
+             resume: bool = True, on_progress: ProgressCallback | None = None) -> RunResult:
     run_id = config.run_id(condition, seed)
     runs_dir = results.runs_dir(out_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -115,6 +111,9 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
     if resume and (old := _load_result(result_p)) is not None and old.complete:
         return old
     config.check_runnable()
+    if config.budget_mode == "time" and not config.arm_steps:
+        raise ValueError(f"{config.experiment_id}: time-budgeted config without calibrated arm_steps "
+                         "(run experiments.budget.resolve first)")
 
     env = dict(os.environ)
     threads = str(config.threads_per_run)
@@ -135,7 +134,7 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
         try:
             atomic_write_text(runs_dir / f"{run_id}.pid", f"{proc.pid}\n")
             try:
-                rc = proc.wait(timeout=timeout)
+                rc = wait_reporting(proc, timeout, out_p, progress_label(config, condition, seed), on_progress)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill_group(proc.pid)
@@ -178,6 +177,7 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
     ckpt = runs_dir / f"{run_id}_mlx_model.npz"
     bm = _BYTES_MODEL.findall(stdout or log_text)
     bt = [a or b for a, b in _BYTES_TOTAL.findall(stdout or log_text)]
+    n_steps, step_ms = run_timing(stdout or log_text)
     ok = status == "ok"
     result = RunResult(
         run_id=run_id, condition=condition, seed=seed, status=status, returncode=rc,
@@ -189,7 +189,7 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
         stdout_path=str(out_p), stderr_path=str(err_p), log_path=str(log_path) if log_path else None,
         metrics_path=str(metrics_path) if metrics_path.is_file() else None,
         checkpoint_path=str(ckpt) if ckpt.is_file() else None,
-        elapsed_s=round(elapsed, 3), started_at=started,
+        elapsed_s=round(elapsed, 3), started_at=started, steps=n_steps, step_avg_ms=step_ms,
     )
     atomic_write_json(result_p, result.model_dump())
     return result
@@ -197,11 +197,12 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
 
 # --- whole experiment ---------------------------------------------------------------------
 
-def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume: bool = True) -> list[RunResult]:
+def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume: bool = True,
+              on_progress: ProgressCallback | None = None) -> list[RunResult]:
     """Both conditions of each seed, up to config.parallel_limit() at once."""
     tasks = [(c, s) for s in seeds for c in CONDITIONS]
     with ThreadPoolExecutor(max_workers=min(config.parallel_limit(), len(tasks))) as pool:
-        futures = [pool.submit(run_one, config, c, s, out_dir, resume) for c, s in tasks]
+        futures = [pool.submit(run_one, config, c, s, out_dir, resume, on_progress) for c, s in tasks]
         try:
             return [f.result() for f in futures]
         except BaseException:
@@ -211,19 +212,39 @@ def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume:
             raise
 
 
+def check_executable(config: ExperimentConfig) -> None:
+    """The command's program (e.g. torchrun) must start here: found now, not by the first seed's
+    Popen after config.json is written (make-config does not check it: configs are made elsewhere)."""
+    exe = config.argv()[0]
+    if not (os.access(config.resolved_workdir() / exe, os.X_OK) if os.sep in exe else shutil.which(exe)):
+        raise FileNotFoundError(f"trainer command {exe!r} is not an executable found on PATH")
+
+
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log: str | Path | None = None,
-                   resume: bool = True) -> RawRuns:
+                   resume: bool = True, on_progress: ProgressCallback | None = None,
+                   calibration_cache: str | Path | None = None) -> RawRuns:
     """All seeds (or the sequential design), then raw_runs.json and an experiment_log.json entry."""
     out_dir = Path(out_dir).resolve()
-    config.check_runnable()                       # refuse before anything runs
+    ignored = config.check_runnable()             # refuse before anything runs
+    check_executable(config)
+    from causal_core.experiments.actuation import warn_ignored
+    warn_ignored(config, ignored)
+    log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
+    check_output_dir(out_dir)
+    check_json_list(log)                          # not after every seed has trained
     out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / "config.json").is_file() and resume:    # a resumed time-budget experiment keeps its steps
+        saved = ExperimentConfig.load(out_dir / "config.json")
+        if saved.arm_steps and saved.model_copy(update={"arm_steps": {}, "arm_step_ms": {}}).experiment_id \
+                == config.model_copy(update={"arm_steps": {}, "arm_step_ms": {}}).experiment_id:
+            config = config.model_copy(update={"arm_steps": saved.arm_steps, "arm_step_ms": saved.arm_step_ms})
+    config = resolve_budget(config, out_dir / "calibration", calibration_cache)
     config.save(out_dir / "config.json")
     if config.sequential:
         runs, stopped = run_sequential(config, out_dir, run_pairs, resume=resume)
     else:
-        runs, stopped = run_pairs(config, list(config.seeds), out_dir, resume), None
+        runs, stopped = run_pairs(config, list(config.seeds), out_dir, resume, on_progress), None
     raw = summarize(config, runs, stopped)
     atomic_write_json(out_dir / "raw_runs.json", raw.model_dump(mode="json"))
-    log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
-    locked_json_list_append(log, log_entry(raw, out_dir), key="entry_id")
+    locked_json_list_append(log, log_entry(raw, out_dir), key="entry_id", replace=LOG_IDENTITY)
     return raw

@@ -8,11 +8,12 @@ import os
 from pathlib import Path
 
 from causal_core.atomic import atomic_write_json, locked_json_list_append
+from causal_core.experiments.budget import resolve as resolve_budget
 from causal_core.experiments.config import ExperimentConfig, from_catalog
 from causal_core.experiments.record_writer import write_experiment_record
 from causal_core.experiments.refutation import RefutationReport, refute
 from causal_core.experiments.refutation import apply as apply_refutation
-from causal_core.experiments.results import RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.results import LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.stats import Analysis, analyze, load_stats, write_stats
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
@@ -29,7 +30,7 @@ def threads_per_run(params: LoopParams, n_runs: int) -> int:
 
 def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
                 seeds: list[int] | None = None, budget_s: float | None = None,
-                stack: dict[str, dict] | None = None) -> ExperimentConfig:
+                stack: dict[str, dict] | None = None, alpha: float | None = None) -> ExperimentConfig:
     """The cycle's config, on top of `stack` (confirmed interventions); an existing
     config.json wins (a resumed cycle runs what it planned)."""
     if cyc.config.is_file():
@@ -37,18 +38,27 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
     seeds = seeds or params.seeds
     n_runs = 2 * len(seeds)
     threads = threads_per_run(params, n_runs)
-    from_catalog(intervention)      # refuses an unknown or non-switchable name in its own words
+    from_catalog(intervention, base_env=base_env(params.data_path, params.trainer_env))   # refuses an unknown or non-switchable name in its own words
     treatment, control = stacked_sides(intervention, stack or {})
+    timed = params.budget_mode == "time"
     cfg = ExperimentConfig(intervention=intervention, stack=dict(stack or {}), treatment=treatment, control=control,
-                           seeds=seeds, budget_s=budget_s or params.budget_s, base_env=base_env(params.data_path, params.trainer_env),
+                           seeds=seeds, budget_s=max(budget_s or params.budget_s, params.time_budget_s if timed else 0),
+                           base_env=base_env(params.data_path, params.trainer_env),
                            trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
-                           max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads))
+                           max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads),
+                           budget_mode=params.budget_mode, time_budget_s=params.time_budget_s if timed else None,
+                           alpha=alpha or params.alpha)     # the cycle's online level (online_fdr.py)
+    cfg = resolve_budget(cfg, cyc.dir / "calibration")     # time budget: each arm's steps from its step time
+    from causal_core.experiments.actuation import warn_ignored
+    warn_ignored(cfg, cfg.check_runnable())   # refuses a switch the trainer never reads (actuation.py)
     cfg.save(cyc.config)
     return cfg
 
 
 def cycle_finished(cyc: CycleLayout) -> bool:
-    return cyc.stats.is_file() and cyc.record.is_file() and cyc.dag.is_file()
+    """record.json is a cycle's last output before its DAG (single, screening or multi-arm)."""
+    analysed = cyc.stats.is_file() or cyc.screen_analysis.is_file() or any(cyc.arms_dir.glob("*/experiment/stats.json"))
+    return analysed and cyc.record.is_file() and cyc.dag.is_file()
 
 
 def seed_jobs(cfg: ExperimentConfig) -> list[tuple[str, int]]:
@@ -101,7 +111,8 @@ def record_step(layout: LoopLayout, cyc: CycleLayout, raw: RawRuns, analysis: An
     record = write_experiment_record(cyc.experiment_dir, records_out)
     atomic_write_json(cyc.record, {"path": str(record)})
     # entry_id hashes the runs: a resumed cycle never logs the same experiment twice.
-    locked_json_list_append(layout.experiment_log, log_entry(raw, cyc.experiment_dir), key="entry_id")
+    locked_json_list_append(layout.experiment_log, log_entry(raw, cyc.experiment_dir), key="entry_id",
+                            replace=LOG_IDENTITY)
     return record
 
 
@@ -110,7 +121,7 @@ def load_refutation(cyc: CycleLayout) -> RefutationReport | None:
 
 
 def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None,
-                   refutation: RefutationReport | None = None) -> str:
+                   refutation: RefutationReport | None = None, interventions: Path | None = None) -> str:
     lo, hi = analysis.ci_t or (None, None)
     lines = [
         f"# Cycle {cyc_n}: `{analysis.intervention}`",
@@ -118,7 +129,8 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
         f"**Decision: {analysis.decision}**  ",
         f"Effect (treatment - control): {_fmt(analysis.effect_bpb)} val_bpb, "
         f"95% t interval [{_fmt(lo)}, {_fmt(hi)}], p = {_fmt(analysis.p_adjusted, 4)} "
-        f"(Holm over {analysis.family_size}), {analysis.n_pairs} complete pairs, MDE {analysis.mde_bpb}.",
+        f"(Holm over {analysis.family_size}), {analysis.n_pairs} complete pairs, MDE {analysis.mde_bpb}, "
+        f"gate alpha {analysis.alpha:.4g}.",
         "",
         f"Why this intervention: {why}",
         "",
@@ -127,6 +139,8 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
     ]
     for s, c, t in zip(analysis.seeds, analysis.control_bpb, analysis.treatment_bpb):
         lines.append(f"| {s} | {c:.5f} | {t:.5f} | {t - c:+.5f} |")
+    from causal_core.loop.budget_view import budget_lines
+    lines += ["", *budget_lines(analysis, interventions)]
     if analysis.ci_boot:
         lines += ["", f"Bootstrap interval ({analysis.boot_method}): [{_fmt(analysis.ci_boot[0])}, {_fmt(analysis.ci_boot[1])}]"]
     if refutation is not None and refutation.checked:

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from causal_core import catalog
+from causal_core.env_policy import check_names
+from causal_core.experiments.config import check_seeds
 
 TWO_DAYS_S = 2 * 24 * 3600
 
@@ -23,8 +25,11 @@ class LoopParams(BaseModel):
     records_out: str = Field("records", description="where the loop writes its own experiment records")
     data_path: str = Field("data/embedded_sp1024", description="the trainer's DATA_PATH (TOKENIZER_PATH = its tokenizer.model); prepared if it is the embedded default")
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], description="paired seeds per condition")
-    budget_s: float = Field(120.0, description="expected wall-clock seconds of one training run: its timeout is budget + 120 s. "
-                            "Not passed to the trainer (cap it with MAX_WALLCLOCK_SECONDS in trainer_env)")
+    budget_s: float = Field(120.0, description="expected wall-clock seconds of one training run: the runner's timeout is "
+                            "budget + 120 s (at least time_budget_s under budget_mode=time). Not passed to the trainer "
+                            "(cap it with MAX_WALLCLOCK_SECONDS in trainer_env)")
+    budget_mode: Literal["time", "steps"] = Field("time", description="time: each arm trains time_budget_s of its own measured step time (docs/budget.md); steps: a fixed ITERATIONS")
+    time_budget_s: float = Field(60.0, gt=0, description="training seconds per run under budget_mode=time (evaluation not charged)")
     trainer_env: dict[str, str | int | float] = Field(default_factory=dict, description="extra trainer env for every run (e.g. {\"ITERATIONS\": 400})")
     first_intervention: str | None = Field(None, description="test this in cycle 1 instead of the DAG's pick")
     auto_approve: bool = Field(False, description="skip the approval pause between cycles")
@@ -41,16 +46,31 @@ class LoopParams(BaseModel):
     reuse_runs: bool = Field(True, description="serve a run whose resolved trainer config, seed and code were already trained")
     stack_confirmed: bool = Field(True, description="test each next intervention on top of the ones confirmed so far")
     replicate: bool = Field(True, description="replicate a confirmed effect on fresh seeds when the wall-clock gate allows")
+    online_fdr: bool = Field(True, description="hold each confirmatory cycle to its LORD++ level alpha_t (FDR over the loop's life)")
+    alpha: float = Field(0.05, gt=0, lt=1, description="the gate's alpha; with online_fdr the loop's nominal FDR")
+    screen_k: int = Field(0, ge=0, description="switches per screening cycle (0 = never screen; docs/experiments.md has the rule)")
+    screen_seeds: int = Field(1, ge=1, description="seeds every design row runs on (common random numbers)")
+    screen_max_rows: int = Field(8, ge=4, description="rows of a screening design at most (mirror-paired, so even)")
+    screen_resolution: Literal[3, 4] = Field(4, description="4: fold-over designs (main effects clear of 2FIs); 3: Plackett-Burman, half the runs")
+    screen_min_ei: float = Field(0.001, ge=0, description="expected improvement (bpb) a switch needs to be screened")
+    max_arms: int = Field(3, ge=1, description="treatment arms of a multi-arm confirmation cycle at most")
     run_diagnostics: bool = Field(True, description="run the checkpoint diagnostics on cycle 1's first control checkpoint")
     assemble: bool = Field(True, description="assemble a submission at the end")
+    probe_before: str | None = Field(None, description="run the gradient-direction probe (with its own approval pause) "
+                                     "before testing this intervention; its sweep then runs under the cost ceiling")
+    probe_pools: list[str] = Field(default_factory=lambda: ["freq:top", "freq:mid"], min_length=2, max_length=2,
+                                   description="the probe's pools A and B (shards:<glob>, freq:..., pos:...)")
+    probe_separation_t: float = Field(1.0, ge=0, description="cost ceiling: |paired t| of the first phase needed to go on")
 
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError("at least one seed is required (got none)")
-        if len(set(v)) != len(v):
-            raise ValueError(f"duplicate seeds in {v}")
+        return check_seeds(v)           # the experiment's own rule, before discovery runs
+
+    @field_validator("trainer_env")
+    @classmethod
+    def _env(cls, v: dict) -> dict:
+        check_names(v)      # no LD_PRELOAD, PYTHONPATH, ... (env_policy.py)
         return v
 
     @field_validator("budget_s", "approval_timeout_s")
@@ -60,7 +80,7 @@ class LoopParams(BaseModel):
             raise ValueError(f"must be positive (got {v})")
         return v
 
-    @field_validator("first_intervention")
+    @field_validator("first_intervention", "probe_before")
     @classmethod
     def _known(cls, v: str | None) -> str | None:
         if v is None:

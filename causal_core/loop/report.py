@@ -35,20 +35,30 @@ def write_final_report(layout: LoopLayout, params: LoopParams, reason: str | Non
         "experiment_log": str(layout.experiment_log),
         "params": params.model_dump(),
     }
+    from causal_core.loop.report_probe import probe_markdown, probe_summaries
+    report["probes"] = probe_summaries(layout)
+    from causal_core.loop.report_diagnostics import diagnostics_markdown, diagnostics_summary
+    report["diagnostics"] = diagnostics_summary(layout, rows, params.data_path)
     if assemble:
         report["submission"] = _assemble(layout, params)
     md = [
         "# cycle-loop final report", "",
         f"Stopped because: **{reason}** after {len(rows)} experiment cycle(s).", "",
-        "| cycle | intervention | control | treatment | effect | 95% CI | p | pairs | decision |",
-        "|---:|---|---:|---:|---:|---|---:|---:|---|",
+        f"Budget: **{params.budget_mode}**" + (f", {params.time_budget_s:g} s of training per run; each arm trains the "
+                                             "steps its own measured step time allows (docs/budget.md)"
+                                             if params.budget_mode == "time" else ", a fixed ITERATIONS per run") + ".", "",
+        "| cycle | intervention | control | treatment | effect | 95% CI | p | pairs | decision | budget | steps (c / t) | step-time ratio |",
+        "|---:|---|---:|---:|---:|---|---:|---:|---|---|---|---:|",
     ]
     for r in rows:
         md.append(f"| {r.cycle} | {r.intervention} | {r.control_bpb} | {r.treatment_bpb} | "
-                  f"{r.effect_bpb} | [{r.ci_low}, {r.ci_high}] | {r.p} | {r.n_pairs} | {r.decision} |")
+                  f"{r.effect_bpb} | [{r.ci_low}, {r.ci_high}] | {r.p} | {r.n_pairs} | {r.decision} | "
+                  f"{r.budget_mode or 'steps'}{' ' + format(r.time_budget_s, 'g') + ' s' if r.time_budget_s else ''} | "
+                  f"{r.control_steps} / {r.treatment_steps} | {r.step_time_ratio or 'n/a'} |")
     md += ["", f"Confirmed: {', '.join(report['confirmed']) or 'none'}", "",
            f"DAG before: `{report['dag_before']}`  ", f"DAG after: `{report['dag_after']}`", "",
            "Records written:", *[f"- `{p}`" for p in report["records_written"]]]
+    md += diagnostics_markdown(report["diagnostics"]) + probe_markdown(report["probes"])
     if "submission" in report:
         md += ["", f"Submission: {report['submission']}"]
     atomic_write_json(layout.final_report_json, report)

@@ -16,9 +16,9 @@ from causal_core.loop.run_reuse import runs_to_train
 
 
 def runs_trained(layout: LoopLayout) -> int:
-    """Training runs the loop made in its cycles (experiment and replication)."""
+    """Training runs the loop made in its cycles (experiment, replication, arms, screen pairs)."""
     n = 0
-    for p in layout.root.glob("cycle_*/*/raw_runs.json"):
+    for p in layout.root.glob("cycle_*/**/raw_runs.json"):
         n += sum(1 for r in RawRuns.load(p).runs if not r.reused)
     return n
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from causal_core.atomic import atomic_write_json, file_lock
 from causal_core.experiments.config import ExperimentConfig
+from causal_core.experiments.progress import ProgressCallback
 from causal_core.experiments.results import REUSED_PREFIX, RunResult, result_path
 from causal_core.experiments.runner import run_one
 from causal_core.run_key import run_key
@@ -37,7 +38,8 @@ def _load(path: Path) -> RunResult | None:
         return None
 
 
-def run_or_reuse(cfg: ExperimentConfig, condition: str, seed: int, out_dir: Path, index: Path) -> RunResult:
+def run_or_reuse(cfg: ExperimentConfig, condition: str, seed: int, out_dir: Path, index: Path,
+                 on_progress: ProgressCallback | None = None) -> RunResult:
     out_dir = Path(out_dir).resolve()
     result_p = result_path(out_dir, cfg.run_id(condition, seed))
     if (done := _load(result_p)) is not None:         # this very run finished before (resume)
@@ -50,7 +52,7 @@ def run_or_reuse(cfg: ExperimentConfig, condition: str, seed: int, out_dir: Path
                                              "score_source": f"{REUSED_PREFIX}{orig.run_id}:{orig.score_source}"})
             atomic_write_json(result_p, reused.model_dump())
             return reused
-    result = run_one(cfg, condition, seed, out_dir)
+    result = run_one(cfg, condition, seed, out_dir, on_progress=on_progress)
     if key is not None and result.complete:
         with file_lock(index):
             entries = json.loads(index.read_text()) if index.is_file() else {}

@@ -23,12 +23,14 @@ def confirmed_stack(layout: LoopLayout) -> dict[str, dict[str, Any]]:
     from causal_core.experiments.stats import load_stats
     out: dict[str, dict[str, Any]] = {}
     for cyc in layout.finished_cycles():
-        if not cyc.config.is_file():
-            continue
-        a = load_stats(cyc.stats)
-        if a.decision == "confirmed" and a.effect_bpb is not None and a.effect_bpb < 0:
-            cfg = ExperimentConfig.load(cyc.config)
-            out.setdefault(a.intervention, dict(cfg.treatment))
+        for stats in cyc.stats_files():      # a multi-arm cycle stacks every arm it confirmed
+            config = stats.parent.parent / "config.json"     # cycle_n/config.json or cycle_n/arms/<arm>/config.json
+            if not config.is_file():
+                continue
+            a = load_stats(stats)
+            if a.decision == "confirmed" and a.effect_bpb is not None and a.effect_bpb < 0:
+                cfg = ExperimentConfig.load(config)
+                out.setdefault(a.intervention, dict(cfg.treatment))
     return out
 
 

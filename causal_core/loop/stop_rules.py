@@ -15,6 +15,11 @@ def approver_stop(approved_by: str | None) -> str:
     return APPROVAL_TIMED_OUT if approved_by == "timeout" else APPROVER_STOPPED
 
 
+def probe_gate_stop(intervention: str, why: str) -> str:
+    """The probe (loop/probe_phase.py) or its approver kept the sweep of `intervention` from running."""
+    return f"probe gate: the sweep of {intervention} was not run ({why})"
+
+
 def cycle_over_run_budget(cycle: int, need: int, left: int, max_runs: int) -> str | None:
     """Stop before a cycle that would train more runs than the `max_runs` budget has left."""
     return f"run budget: cycle {cycle} would train {need} runs, {left} of {max_runs} left" if need > left else None

@@ -25,19 +25,21 @@ from pathlib import Path
 from statistics import fmean, stdev
 from typing import Any
 
+from causal_core.safe_paths import within
 from causal_core.atomic import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     file_lock,
 )
+from causal_core.experiments.budget import resolve as resolve_budget
 from causal_core.experiments import results
 from causal_core.experiments.config import ExperimentConfig
 from causal_core.experiments.results import RawRuns, RunResult, summarize
 from causal_core.experiments.runner import run_experiment, run_one
-from causal_core.experiments.stats import Analysis, analyze, write_stats
+from causal_core.experiments.stats import Analysis, analyze, to_outcome, write_stats
 from causal_core.schemas import ExperimentOutcome
-from causal_core.submission import checks, compat, readme
+from causal_core.submission import checks, compat, readme, realise
 from causal_core.submission.findings import (
     AssembleError,
     Cycle,
@@ -85,7 +87,8 @@ def final_config(sel: Selection, seeds: list[int], max_parallel: int | None = No
     data = sel.template.model_dump()
     # The selection's treatment/control already hold everything (a stacked finding's stack is
     # part of the union of confirmed treatments); the template's stack would leak into the baseline.
-    data.update(seeds=seeds, cycle=None, sequential=False, stack={})
+    # arm_steps are recalibrated for the final arms (cached arms keep their steps, so their runs are reused).
+    data.update(seeds=seeds, cycle=None, sequential=False, stack={}, arm_steps={}, arm_step_ms={})
     if max_parallel:
         data["max_parallel"] = max_parallel
     if sel.baseline_only:   # best measured = a control condition: run it (stack included)
@@ -118,6 +121,7 @@ def reuse_index(cycles: list[Cycle]) -> dict[tuple, tuple[Cycle, RunResult]]:
 def collect_runs(sel: Selection, cycles: list[Cycle], seeds: list[int], out_dir: Path, *,
                  reuse_only: bool = False, max_parallel: int | None = None) -> FinalRuns:
     cfg, final_cond = final_config(sel, seeds, max_parallel)
+    cfg = resolve_budget(cfg, out_dir / "calibration")      # time budget: steps per arm before any key is taken
     conditions = [final_cond] if sel.baseline_only else ["control", "treatment"]
     trainer = cfg.trainer_path()
     trainer_size = trainer.stat().st_size if trainer and trainer.is_file() else None
@@ -192,7 +196,9 @@ def outcome(sel: Selection, fin: FinalRuns) -> ExperimentOutcome:
     lo, hi = a.ci_t or (None, None)
     return ExperimentOutcome(intervention="+".join(names), decision=a.decision, effect_bpb=a.effect_bpb,
                              ci_low=lo, ci_high=hi, p_value=a.p_adjusted, n_pairs=a.n_pairs,
-                             platform=a.platform, cycle=cycles.pop() if all_reused else None)
+                             platform=a.platform, cycle=cycles.pop() if all_reused else None,
+                             **{k: v for k, v in to_outcome(a).model_dump().items()
+                                if k in ("budget_mode", "time_budget_s", "arm_steps", "step_time_ratio")})
 
 
 def ablation_rows(cycles: list[Cycle]) -> list[dict]:
@@ -203,7 +209,8 @@ def ablation_rows(cycles: list[Cycle]) -> list[dict]:
                      "seeds": a.seeds, "control_bpb": a.control_bpb, "treatment_bpb": a.treatment_bpb,
                      "effect_bpb": a.effect_bpb, "ci_t": list(a.ci_t) if a.ci_t else None,
                      "p_value": a.p_value, "p_adjusted": a.p_adjusted, "family_size": a.family_size,
-                     "treatment": c.config.treatment, "control": c.config.control})
+                     "treatment": c.config.treatment, "control": c.config.control,
+                     "budget_mode": a.budget_mode, "budget": a.budget.model_dump() if a.budget else None})
     return rows
 
 
@@ -232,7 +239,9 @@ def build_submission(sel: Selection, fin: FinalRuns, cycles: list[Cycle], *, nam
         a = fin.analysis
         comparison = {k: getattr(a, k) for k in ("n_pairs", "seeds", "control_bpb", "treatment_bpb", "diffs",
                                                   "effect_bpb", "sd_diff", "ci_t", "ci_boot", "p_value",
-                                                  "p_adjusted", "mde_bpb", "alpha", "decision", "notes")}
+                                                  "p_adjusted", "mde_bpb", "alpha", "decision", "notes",
+                                                  "budget_mode")}
+        comparison["budget"] = a.budget.model_dump() if a.budget else None
         comparison["control_val_bpb"] = fmean(a.control_bpb) if a.control_bpb else None
         c_loss = {r.seed: r.val_loss for r in fin.raw.runs if r.condition == "control" and r.complete}
         t_loss = {r.seed: r.val_loss for r in fin.raw.runs if r.condition == "treatment" and r.complete}
@@ -272,6 +281,9 @@ def build_submission(sel: Selection, fin: FinalRuns, cycles: list[Cycle], *, nam
         "time_limit_verified": time_.verified,
         "selection": sel.to_json(),
         "interventions": sel.interventions,
+        "budget_mode": fin.config.budget_mode,
+        "time_budget_s": fin.config.time_budget_s,
+        "arm_steps": fin.config.arm_steps or None,
         "causal_golf_experiment": outcome(sel, fin).model_dump(),
         "comparison": comparison,
         "challenge_bar": bar,
@@ -300,7 +312,7 @@ def write_record(folder: Path, sub: dict, readme_text: str, runs: list[RunResult
             if src is None:
                 raise AssembleError(f"the log of {r.run_id} is missing ({r.log_path or r.stdout_path})")
             atomic_write_bytes(folder / f"train_seed{r.seed}.log", src.read_bytes())
-        atomic_write_bytes(folder / trainer.name, trainer_bytes)
+        atomic_write_bytes(within(folder, trainer.name, what="trainer file name"), trainer_bytes)
         atomic_write_json(folder / "submission.json", sub)
         atomic_write_text(folder / "README.md", readme_text)
     return folder
@@ -327,7 +339,9 @@ def assemble(results: str | Path, records_out: str | Path = "records", *, name: 
     sub, size, time_ = build_submission(sel, fin, cycles, name=name, author=author, github_id=github_id,
                                         date=date, trainer_bytes=trainer_bytes, trainer_name=trainer.name,
                                         hardware=hardware)
-    folder = Path(records_out).resolve() / TRACKS[(size.within_limit, time_.verified)] / f"{date}_{_slug(name)}"
+    sub["challenge"] = realise.for_selection(sel, results)    # how to do it in the challenge's train_gpt.py
+    folder = within(records_out, TRACKS[(size.within_limit, time_.verified)], f"{date}_{_slug(name)}",
+                    what="submission folder")
     text = readme.render(sub, sel, fin)
     return write_record(folder, sub, text, sorted(fin.runs, key=lambda r: r.seed), trainer, trainer_bytes,
                         Path(records_out).resolve())

@@ -6,6 +6,7 @@ from causal_core.submission import checks, compat
 REQUIRED_SECTIONS = (
     "## Summary",
     "## What changed and why",
+    "## In the challenge's train_gpt.py",
     "## Compatibility",
     "## Results",
     "## Comparison with the baseline",
@@ -28,6 +29,11 @@ def _p(v) -> str:
 
 def _ci(ci) -> str:
     return "n/a" if not ci else f"[{ci[0]:+.5f}, {ci[1]:+.5f}]"
+
+
+def _budget(b: dict) -> str:
+    from causal_core.experiments.budget import BudgetSummary
+    return BudgetSummary.model_validate(b).describe()
 
 
 def _env(d: dict) -> str:
@@ -72,6 +78,8 @@ def render(sub: dict, sel, fin) -> str:
           f"- Baseline (control) overrides: {_env(selj['baseline_overrides'])}",
           f"- Base environment of every run: {_env(selj['base_env'])}"]
     L += [f"- Note: {n}" for n in selj["notes"]] + [""]
+
+    L += challenge_section(sub.get("challenge"))
 
     L += ["## Compatibility", "",
           "Checked before anything ran (causal_core/submission/compat.py): no two findings set the same variable "
@@ -120,6 +128,9 @@ def render(sub: dict, sel, fin) -> str:
           f"- Training wall-clock cap used: "
           f"{'none (MAX_WALLCLOCK_SECONDS=0)' if time_['wallclock_cap_s'] is None else str(time_['wallclock_cap_s']) + ' s'}; "
           f"longest run {_f(time_['max_run_elapsed_s'], 1)} s end to end.",
+          *([f"- Budget of the final configuration's runs: {_budget(sub['comparison']['budget'])}. A time budget gives "
+             "each arm the steps its own measured step time allows (docs/budget.md)."]
+            if sub.get("comparison") and sub["comparison"].get("budget") else []),
           f"- Verdict: **{'VERIFIED' if time_['verified'] else 'NOT VERIFIED'}** — "
           f"{time_['message'].removeprefix('NOT verified: ').removeprefix('verified: ')}", ""]
 
@@ -132,7 +143,8 @@ def render(sub: dict, sel, fin) -> str:
                  f"{', '.join(_f(x) for x in r['control_bpb'])} | {', '.join(_f(x) for x in r['treatment_bpb'])} | "
                  f"{_f(r['effect_bpb'], sign=True)} | {_ci(r['ci_t'])} | {_p(r['p_value'])} | {_p(r['p_adjusted'])} | "
                  f"{r['decision']} |")
-    L += [""]
+    L += [""] + [f"- Cycle {r['cycle']} was decided under {_budget(r['budget'])}." for r in sub["ablations"]
+                 if r.get("budget")] + [""]
 
     L += ["## Files", "",
           "- `README.md`: this file.",
@@ -146,3 +158,26 @@ def render(sub: dict, sel, fin) -> str:
     if sub["notes"]:
         L += ["Notes:", *[f"- {n}" for n in sub["notes"]], ""]
     return "\n".join(L)
+
+
+def challenge_section(ch: dict | None) -> list[str]:
+    """How to realise the findings in the challenge's train_gpt.py (submission/realise.py)."""
+    L = ["## In the challenge's train_gpt.py", ""]
+    if not ch or not ch.get("findings"):
+        return L + [f"{(ch or {}).get('note') or 'Nothing to realise: no confirmed finding.'}", ""]
+    L += ["The evidence above was measured with causal-golf's MLX trainer (its configuration is the evidence, "
+          "under Files). To act on it in the challenge's own `train_gpt.py`:", "",
+          "| intervention | how | setting in train_gpt.py | evidence (MLX, treatment vs control) |",
+          "|---|---|---|---|"]
+    for it in ch["findings"]:
+        if it["how"] == "env":
+            how = f"{_env(it['env'])} (baseline: {_env(it['baseline'])}); {it['source']}"
+        else:
+            recs = "; ".join(f"`{r['folder']}` (val_bpb {_f(r['val_bpb'], 4)})" for r in it.get("records") or [])
+            how = f"{it['source']}: {recs or 'no record in the extraction mentions it'}"
+        ev = it["evidence"]
+        L.append(f"| `{it['intervention']}` | {'env settings' if it['how'] == 'env' else 'code from records'} | "
+                 f"{how} | {_env(ev['treatment'])} vs {_env(ev['control'])} |")
+    L += ["", f"Validation on 8xH100 (3 seeds, 600 s cap, the challenge's sp1024 data); {ch['note']}:", "",
+          "```sh", *ch["commands"], "```", ""]
+    return L
