@@ -1557,15 +1557,17 @@ def train(c: Config, log: RunLog) -> TrainResult:
 
     train_ms, step, stop_after = 0.0, 0, None
     t0 = time.perf_counter()
+    cpu_ms, p0 = 0.0, time.process_time()    # CPU time of training (calibration under a time budget)
     while True:
         last = step == c.iterations or (stop_after is not None and step >= stop_after)
         if last or (c.val_loss_every > 0 and step % c.val_loss_every == 0 and step > 0):
             train_ms += 1000 * (time.perf_counter() - t0)
+            cpu_ms += 1000 * (time.process_time() - p0)
             vl, vb, _ = evaluate(c, token_loss_fn, val_tokens, luts)
             log(f"step:{step}/{c.iterations} val_loss:{vl:.4f} val_bpb:{vb:.4f} train_time:{train_ms:.0f}ms "
                 f"step_avg:{train_ms / max(step, 1):.2f}ms")
             log.metric(event="val", step=step, val_loss=vl, val_bpb=vb, elapsed_ms=round(train_ms, 1))
-            t0 = time.perf_counter()
+            t0, p0 = time.perf_counter(), time.process_time()
         if last:
             if stop_after is not None and step < c.iterations:
                 log(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{c.iterations}")
@@ -1586,7 +1588,8 @@ def train(c: Config, log: RunLog) -> TrainResult:
                    qat=bool(qat))
         if c.train_log_every > 0 and (step <= 10 or step % c.train_log_every == 0 or step == c.iterations):
             log(f"step:{step}/{c.iterations} train_loss:{loss_v:.4f} train_time:{elapsed:.0f}ms step_avg:{elapsed / step:.2f}ms "
-                f"tok_s:{c.train_batch_tokens * step / max(elapsed / 1000, 1e-9):.0f} lr_mul:{lr_mul:.4f}")
+                f"tok_s:{c.train_batch_tokens * step / max(elapsed / 1000, 1e-9):.0f} lr_mul:{lr_mul:.4f} "
+                f"cpu_time:{cpu_ms + 1000 * (time.process_time() - p0):.1f}ms")
         if c.max_wallclock_seconds > 0 and stop_after is None and elapsed >= 1000 * c.max_wallclock_seconds:
             stop_after = step
 

@@ -12,7 +12,10 @@ How a time budget becomes step counts (docs/budget.md):
     the start order alternating between rounds (control, treatment / treatment, control), so
     load on the machine hits both arms alike. ms/step = mean step increment of the trainer's
     `step:N/M ... train_time:Tms` lines after the first SKIP_STEPS (one-off compile spikes
-    above 3x the median dropped), median over ROUNDS rounds;
+    above 3x the median dropped), median over ROUNDS rounds. With one BLAS thread per run and
+    a trainer that prints `cpu_time:Cms` (ours), the CPU time is used instead of the wall
+    time: on an idle core they agree, and on a shared machine (7 jobs on 2 cores here) the wall
+    time swings several-fold within seconds while CPU time does not;
   * steps = floor(time_budget_s * 1000 / ms_per_step); the runs then train that fixed step
     count with no wall-clock cap, so paired seeds stay deterministic and a noisy machine
     cannot leak into val_bpb;
@@ -57,7 +60,7 @@ ROUNDS = 2
 CACHE_ENV = "CAUSAL_GOLF_STEP_CACHE"
 # Overridden by the budget on every run: not part of an arm's calibration key.
 BUDGET_VARS = ("ITERATIONS", "MAX_WALLCLOCK_SECONDS")
-_STEP_LINE = re.compile(r"step:(\d+)/\d+ train_loss:\S+.*?train_time:([\d.]+)ms")
+_STEP_LINE = re.compile(r"step:(\d+)/\d+ train_loss:\S+.*?train_time:([\d.]+)ms(?:.*?cpu_time:([\d.]+)ms)?")
 _ANY_STEP = re.compile(r"step:(\d+)/\d+ (?:train_loss|val_loss):.*?train_time:([\d.]+)ms")
 
 
@@ -93,14 +96,22 @@ def _ms(v: float | None) -> str:
 
 # --- parsing -------------------------------------------------------------------------------
 
-def step_timings(text: str) -> list[tuple[int, float]]:
-    """(step, cumulative train_time ms) of each training log line, in order."""
-    return [(int(m.group(1)), float(m.group(2))) for m in _STEP_LINE.finditer(text)]
+def step_timings(text: str, clock: str = "wall") -> list[tuple[int, float]]:
+    """(step, cumulative training ms) of each training log line, in order: wall `train_time`, or
+    the process's `cpu_time` (our trainer prints it) with clock="cpu"."""
+    g = 3 if clock == "cpu" else 2
+    return [(int(m.group(1)), float(m.group(g))) for m in _STEP_LINE.finditer(text) if m.group(g)]
 
 
-def step_ms_from_log(text: str, skip: int = SKIP_STEPS) -> float | None:
+def log_clock(text: str, threads: int = 1) -> str:
+    """"cpu" when the trainer prints its CPU time and runs one BLAS thread (then CPU time is the
+    step's time on an idle core, and a shared machine's load does not inflate it), else "wall"."""
+    return "cpu" if threads == 1 and step_timings(text, "cpu") else "wall"
+
+
+def step_ms_from_log(text: str, skip: int = SKIP_STEPS, clock: str = "wall") -> float | None:
     """ms per step after the first `skip` steps: mean increment, one-off spikes (> 3x median) dropped."""
-    rows = [r for r in step_timings(text) if r[0] >= skip]
+    rows = [r for r in step_timings(text, clock) if r[0] >= skip]
     incs = [(t1 - t0) / (s1 - s0) for (s0, t0), (s1, t1) in zip(rows, rows[1:]) if s1 > s0]
     if not incs:
         return None
@@ -198,7 +209,7 @@ def _measure_one(cfg, condition: str, work_dir: Path, rnd: int, steps: int) -> f
     except subprocess.TimeoutExpired:
         raise BudgetError(f"calibration of the {condition} arm timed out") from None
     (out / "stdout.txt").write_text(p.stdout)
-    ms = step_ms_from_log(p.stdout)
+    ms = step_ms_from_log(p.stdout, clock=log_clock(p.stdout, cfg.threads_per_run))
     if p.returncode != 0 or ms is None:
         tail = (p.stderr.strip().splitlines() or ["no step timings in its output"])[-1][:200]
         raise BudgetError(f"calibration of the {condition} arm failed (exit {p.returncode}): {tail}")
