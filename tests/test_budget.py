@@ -10,7 +10,8 @@ import pytest
 from causal_core.experiments import budget
 from causal_core.experiments.config import ExperimentConfig
 from causal_core.experiments.runner import RawRuns, run_experiment
-from causal_core.experiments.stats import analyze
+from causal_core.experiments.record_writer import write_experiment_record
+from causal_core.experiments.stats import analyze, write_stats
 
 LOG = "\n".join(f"step:{n}/12 train_loss:3.0 train_time:{t}ms step_avg:{t / n:.2f}ms"
                 for n, t in [(1, 500), (2, 520), (3, 540), (4, 560), (5, 900), (6, 920), (7, 940)])
@@ -119,3 +120,14 @@ def test_a_capacity_switch_wins_on_steps_and_loses_on_time(calibrated, tmp_path,
     assert a_s.budget_mode == "steps" and a_s.budget.arms["treatment"].steps == 40
     log = json.loads((tmp_path / "experiment_log.json").read_text())
     assert sorted(e["budget_mode"] for e in log) == ["steps", "time"]
+    # The record written back says what the decision holds for.
+    write_stats(a_t, tmp_path / "time" / "stats.json")
+    rec = write_experiment_record(tmp_path / "time", tmp_path / "records")
+    sub = json.loads((rec / "submission.json").read_text())
+    assert sub["budget_mode"] == "time" and sub["time_budget_s"] == pytest.approx(t_budget)
+    assert sub["arm_steps"] == raw_t.config.arm_steps and sub["arm_step_ms"]["treatment"] > 0
+    assert sub["causal_golf_experiment"]["budget_mode"] == "time"
+    assert sub["causal_golf_experiment"]["arm_steps"] == raw_t.config.arm_steps
+    assert "Decided under a TIME budget" in (rec / "README.md").read_text()
+    stats = json.loads((tmp_path / "time" / "stats.json").read_text())
+    assert stats["budget_mode"] == "time" and stats["budget"]["arms"]["treatment"]["steps"] == sub["arm_steps"]["treatment"]
