@@ -131,3 +131,29 @@ def test_a_capacity_switch_wins_on_steps_and_loses_on_time(calibrated, tmp_path,
     assert "Decided under a TIME budget" in (rec / "README.md").read_text()
     stats = json.loads((tmp_path / "time" / "stats.json").read_text())
     assert stats["budget_mode"] == "time" and stats["budget"]["arms"]["treatment"]["steps"] == sub["arm_steps"]["treatment"]
+
+
+@pytest.mark.slow
+def test_the_loop_plans_time_budgeted_cycles_and_keeps_the_control_steps(tiny_data_dir, tmp_path, monkeypatch):
+    """plan_config (what the cycle-loop runs) calibrates under the loop's default time budget;
+    the next cycle's control is served from the cache, so its runs can be reused."""
+    from causal_core.loop.cycle import plan_config
+    from causal_core.loop.layout import LoopLayout
+    from causal_core.loop.params import LoopParams
+    from causal_core.run_key import config_key
+    from tests.loop_helpers import tiny_trainer_env
+
+    monkeypatch.setenv(budget.CACHE_ENV, str(tmp_path / "step_times.json"))
+    params = LoopParams(data_path=str(tiny_data_dir), trainer_env=tiny_trainer_env(tiny_data_dir), seeds=[1, 2],
+                        max_parallel=2, time_budget_s=0.3)
+    assert params.budget_mode == "time"
+    layout = LoopLayout.at(tmp_path / "results")
+    c1 = plan_config(layout.cycle(1), params, "ema")
+    c2 = plan_config(layout.cycle(2), params, "smeargate")    # its control is ema's: the preset
+    assert c1.budget_mode == c2.budget_mode == "time" and c1.time_budget_s == 0.3
+    assert ExperimentConfig.load(layout.cycle(1).config).arm_steps == c1.arm_steps
+    assert (layout.cycle(1).dir / "calibration").is_dir() and (layout.cycle(2).dir / "calibration").is_dir()
+    assert c2.arm_steps["control"] == c1.arm_steps["control"]
+    assert config_key(c1.condition_env("control")) == config_key(c2.condition_env("control"))
+    steps = plan_config(layout.cycle(3), params.model_copy(update={"budget_mode": "steps"}), "ema")
+    assert steps.budget_mode == "steps" and not steps.arm_steps and steps.condition_env("control")["ITERATIONS"] == "6"

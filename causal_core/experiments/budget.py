@@ -24,7 +24,8 @@ How a time budget becomes step counts (docs/budget.md):
     atomically under a lock. When only one arm is cached, both arms are measured again and
     the new arm is scaled by cached/measured of the cached one: the ratio still comes from
     one measurement under one load, and the cached arm keeps its step count (its runs are
-    reused across cycles).
+    reused across cycles). A treatment/control ratio within the rounds' relative spread (at
+    least MIN_SPREAD) is treated as 1: both arms get the same steps.
   * evaluation is not charged: the challenge's 600 s cover training; evaluation has its own
     limit. Only ITERATIONS changes: the trainer's schedule (warmdown over the last
     WARMDOWN_ITERS steps, Muon momentum warmup, fractions for SWA/QAT) is in steps or
@@ -57,6 +58,7 @@ CONDITIONS = ("control", "treatment")
 SKIP_STEPS = 2          # first timed steps: lazy compilation and cache warm-up
 CAL_STEPS = 8           # timed steps per calibration run
 ROUNDS = 2
+MIN_SPREAD = 0.02       # step-time ratios within 2% (or the rounds' spread) count as equal
 CACHE_ENV = "CAUSAL_GOLF_STEP_CACHE"
 # Overridden by the budget on every run: not part of an arm's calibration key.
 BUDGET_VARS = ("ITERATIONS", "MAX_WALLCLOCK_SECONDS")
@@ -241,6 +243,12 @@ def calibrate(cfg, work_dir: str | Path, cache: str | Path | None = None, rounds
         return {c: {"step_ms": cached[c], "source": "cache", "key": keys[c]} for c in CONDITIONS}
     samples = measure(cfg, work_dir, rounds, steps)
     now = {c: median(v) for c, v in samples.items()}
+    # A ratio within the round-to-round spread is no measured difference (a learning-rate
+    # switch must not get extra steps from noise): the treatment then gets the control's time.
+    spread = max([(max(v) - min(v)) / median(v) for v in samples.values()] + [MIN_SPREAD])
+    equal = abs(now["treatment"] / now["control"] - 1) <= spread
+    if equal:
+        now["treatment"] = now["control"]
     # Anchor to the cached arm(s): the ratio comes from this one measurement, the level from the cache.
     scale = fmean(cached[c] / now[c] for c in cached) if cached else 1.0
     out = {c: {"step_ms": cached[c], "source": "cache", "key": keys[c]} if c in cached else
@@ -253,6 +261,7 @@ def calibrate(cfg, work_dir: str | Path, cache: str | Path | None = None, rounds
                 current.setdefault(keys[c], {
                     "step_ms": round(out[c]["step_ms"], 3), "samples_ms": [round(x, 3) for x in samples[c]],
                     "anchor_scale": round(scale, 4), "intervention": cfg.intervention, "condition": c,
+                    "equal_within_spread": round(spread, 4) if equal else None,
                     "measured_at": stamp, "machine": machine(), "python": sys.version.split()[0]})
         atomic_write_json(cache, {"schema_version": 1, "entries": current})
     for c in CONDITIONS:       # a concurrent writer may have stored the key first: use what the cache holds
