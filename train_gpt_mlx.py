@@ -26,6 +26,7 @@ import json
 import math
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -1353,22 +1354,126 @@ def load_trained(config_path: str | os.PathLike, weights_path: str | os.PathLike
 #   PROJECT_DIRECTION=dir.npz      -> remove each matrix gradient's component along v (param name -> v) where cos > 0
 #   PROJECT_DIRECTION_LOG_ONLY=1   -> same cosines logged, gradient untouched (the vanilla arm)
 #   both direction modes log OUT_DIR/RUN_ID_projection.jsonl: step, sample id, pool, cosines, norms
-DIAG_SWITCHES = ("GRAD_NORM_LOG", "PROJECT_DIRECTION", "PROJECT_DIRECTION_LOG_ONLY")
+#   PROBE_POOL_A/PROBE_POOL_B=spec (with PROJECT_DIRECTION), PROBE_MIX=0.5 -> mixed replay pools: each
+#     micro-batch takes round(MIX*n) samples from A and the rest from B (shards:<glob>, freq:top|mid|tail,
+#     pos:boundary|mid_sequence as in causal_core/diagnostics/probe.py); each row then carries, per
+#     sample, src_pool, loss, cos with v, grad norm (one backward per sample: the cost of the probe)
+DIAG_SWITCHES = ("GRAD_NORM_LOG", "PROJECT_DIRECTION", "PROJECT_DIRECTION_LOG_ONLY", "PROBE_POOL_A", "PROBE_POOL_B",
+                 "PROBE_MIX")
+FREQ_POOLS, POS_POOLS = ("top", "mid", "tail"), ("boundary", "mid_sequence")
+
+
+class MixedPools:
+    """Mixed replay pools of the probe: per-sample masked losses, gradients and their cosines with v.
+
+    A shard pool's samples come from its own shard stream (loss on every target); a token-category
+    pool's samples are windows of the training stream with the loss restricted to the category's
+    targets (frequency rank as token_loss.frequency_bucket_of: top 100 / 100-500 / rest, scaled by
+    vocab/1024). The batch gradient is the token-weighted mean of the per-sample gradients, i.e. the
+    gradient of sum(loss*mask)/sum(mask) over the mixed batch.
+    """
+
+    def __init__(self, c: Config, model, stream: "TokenStream", train_files: list[Path], luts, d: dict[str, str]):
+        self.c, self.stream, self.boundary = c, stream, luts[2]
+        try:
+            self.mix = float(d.get("PROBE_MIX") or 0.5)
+        except ValueError:
+            raise TrainerError(f"PROBE_MIX={d.get('PROBE_MIX')!r} is not a number") from None
+        if not 0.0 <= self.mix <= 1.0:
+            raise TrainerError(f"PROBE_MIX={self.mix} must lie in [0, 1]")
+        self.specs = {"A": d["PROBE_POOL_A"], "B": d.get("PROBE_POOL_B") or ""}
+        if not self.specs["B"]:
+            raise TrainerError("PROBE_POOL_A is set without PROBE_POOL_B")
+        self.src, self.freq = {}, None
+        for name, spec in self.specs.items():
+            kind, _, arg = spec.partition(":")
+            if kind == "shards":
+                pat = arg if os.path.isabs(arg) else os.path.join(c.data_path, arg)
+                files = sorted(Path(f) for f in glob.glob(pat))
+                if not files:
+                    raise TrainerError(f"PROBE_POOL_{name}={spec}: the glob matches no shard (relative to DATA_PATH)")
+                self.src[name] = ("shards", TokenStream(files, c.vocab_size))
+            elif (kind, arg) in [("freq", a) for a in FREQ_POOLS] + [("pos", a) for a in POS_POOLS]:
+                self.src[name] = (kind, arg)
+                if kind == "freq" and self.freq is None:
+                    counts = np.zeros(c.vocab_size, np.int64)
+                    for f in train_files:
+                        counts += np.bincount(load_shard(f), minlength=c.vocab_size)[: c.vocab_size]
+                    s = c.vocab_size / 1024
+                    top = max(1, round(100 * s))
+                    edges = (top, max(top + 1, round(500 * s)))
+                    rank = np.empty(c.vocab_size, np.int64)
+                    rank[np.lexsort((np.arange(c.vocab_size), -counts))] = np.arange(c.vocab_size)
+                    self.freq = np.where(rank < edges[0], 0, np.where(rank < edges[1], 1, 2))
+            else:
+                raise TrainerError(f"PROBE_POOL_{name}={spec}: use shards:<glob>, freq:top|mid|tail or pos:boundary|mid_sequence")
+        self.model = model
+
+        def masked(x, y, m, qat):
+            tl = model.token_losses(x, y, qat=qat)
+            return mx.sum(tl * m) / mx.maximum(mx.sum(m), 1.0)
+        self.vg = {q: mx.compile(nn.value_and_grad(model, lambda x, y, m, q=q: masked(x, y, m, q)),
+                                 inputs=model.state, outputs=model.state) for q in (False, True)}
+
+    def sample(self, name: str, seq: int) -> tuple[np.ndarray, np.ndarray]:
+        kind, arg = self.src[name]
+        stream = arg if kind == "shards" else self.stream
+        chunk = stream.take(seq + 1)
+        x, y = chunk[:-1], chunk[1:]
+        if kind == "freq":
+            m = self.freq[y] == FREQ_POOLS.index(arg)
+        elif kind == "pos":
+            b = (np.arange(seq) == 0) | self.boundary[x]
+            m = b if arg == "boundary" else ~b
+        else:
+            m = np.ones(seq, bool)
+        return chunk, m.astype(np.float32)
+
+    def grads(self, micro: int, seq: int, accum: int, qat: bool, dirs: dict[str, mx.array]):
+        """(mean loss, batch grads, per-sample records) over `accum` mixed micro-batches."""
+        n = max(1, micro // seq)
+        n_a = int(round(self.mix * n))
+        acc, wsum, lsum, recs = None, 0.0, 0.0, []
+        for _ in range(accum):
+            for i in range(n):
+                pool = "A" if i < n_a else "B"
+                chunk, m = self.sample(pool, seq)
+                w = float(m.sum())
+                loss, g = self.vg[qat](mx.array(chunk[None, :-1]), mx.array(chunk[None, 1:]), mx.array(m[None]))
+                g = dict(tree_flatten(g))
+                sq = sum(mx.sum(v.astype(mx.float32) ** 2) for v in g.values())
+                cs = [mx.sum(g[k].astype(mx.float32) * v) / mx.maximum(mx.sqrt(mx.sum(g[k].astype(mx.float32) ** 2)), 1e-30)
+                      for k, v in dirs.items()]
+                mx.eval(loss, sq, *cs)
+                recs.append({"src_pool": pool, "loss": round(float(loss.item()), 6),
+                             "cos": round(sum(float(x.item()) for x in cs) / max(len(cs), 1), 6),
+                             "grad_norm": round(math.sqrt(float(sq.item())), 6), "targets": int(w)})
+                if w > 0:
+                    acc = {k: v * w for k, v in g.items()} if acc is None else {k: acc[k] + v * w for k, v in g.items()}
+                    wsum, lsum = wsum + w, lsum + float(loss.item()) * w
+        if acc is None:
+            raise TrainerError("PROBE_POOL_A/B: no sample of this step has a target in its pool")
+        return mx.array(lsum / wsum), {k: v / wsum for k, v in acc.items()}, recs
 
 
 class DiagHooks:
     """Per-step gradient logging / projection behind the DIAG_SWITCHES (None when all are off)."""
 
     @staticmethod
-    def create(c: Config, params: dict[str, mx.array]) -> "DiagHooks | None":
+    def create(c: Config, params: dict[str, mx.array], pools_from: tuple | None = None) -> "DiagHooks | None":
         d = getattr(c, "diag", {}) or {}
         on = lambda k: d.get(k, "").lower() in ("1", "true", "yes", "on")
+        if d.get("PROBE_POOL_A") and not d.get("PROJECT_DIRECTION"):
+            raise TrainerError("PROBE_POOL_A needs PROJECT_DIRECTION (the per-sample cosines are taken with v)")
         if not (on("GRAD_NORM_LOG") or d.get("PROJECT_DIRECTION")):
             return None
-        return DiagHooks(c, params, on("GRAD_NORM_LOG"), d.get("PROJECT_DIRECTION") or "", on("PROJECT_DIRECTION_LOG_ONLY"))
+        h = DiagHooks(c, params, on("GRAD_NORM_LOG"), d.get("PROJECT_DIRECTION") or "", on("PROJECT_DIRECTION_LOG_ONLY"))
+        if d.get("PROBE_POOL_A") and pools_from is not None:     # (model, stream, train_files, luts)
+            h.pools = MixedPools(c, *pools_from, d)
+        return h
 
     def __init__(self, c: Config, params, grad_norms: bool, direction: str, log_only: bool):
-        self.sid, self.dirs, self.log_only = "", {}, log_only
+        self.sid, self.dirs, self.log_only, self.pools, self.samples = "", {}, log_only, None, None
         out = Path(c.out_dir)
         self.gn = open(out / f"{c.run_id}_gradnorms.jsonl", "a", encoding="utf-8") if grad_norms else None
         self.pj = None
@@ -1426,11 +1531,14 @@ class DiagHooks:
             cout.append(co)
             nin += gn * gn
             nout += float(mx.sum(go * go).item())
-        row = {"step": step + 1, "sample_id": self.sid, "pool": "train", "mode": "log_only" if self.log_only else "project",
+        row = {"step": step + 1, "sample_id": self.sid, "pool": "mixed" if self.samples else "train",
+               "mode": "log_only" if self.log_only else "project", "arm": "vanilla" if self.log_only else "projected",
                "cos_in": sum(cin) / len(cin), "cos_out": sum(cout) / len(cout), "frac_fired": len(fired) / len(cin),
                "cos_in_fired": [ci for k, ci in zip(self.dirs, cin) if k in fired],
                "cos_out_fired": [co for k, co in zip(self.dirs, cout) if k in fired],
                "grad_norm_in": math.sqrt(nin), "grad_norm_out": math.sqrt(nout), "lr_mul": round(lr_mul, 6)}
+        if self.samples:
+            row["samples"], self.samples = self.samples, None
         self.pj.write(json.dumps(row) + "\n")
         self.pj.flush()
         return grads
@@ -1446,12 +1554,24 @@ class RunLog:
 
     def __init__(self, c: Config, echo: bool = True):
         self.dir = Path(c.out_dir)
+        # What this run creates, so that a run refused before its first step leaves nothing (discard).
+        self.new_dir = next((p for p in (self.dir, *self.dir.parents) if p.parent.exists() and not p.exists()), None)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / f"{c.run_id}.txt"
         self.metrics_path = self.dir / f"{c.run_id}_metrics.jsonl"
+        self.new_files = [p for p in (self.path, self.metrics_path) if not p.exists()]
         self.f = open(self.path, "a", encoding="utf-8")
         self.m = open(self.metrics_path, "a", encoding="utf-8")
         self.echo = echo
+        self.trained = False              # set by the first metric: the run did some work
+
+    def discard(self) -> None:
+        """Remove what this run created (a refused run: nothing was trained)."""
+        self.close()
+        for p in self.new_files:
+            p.unlink(missing_ok=True)
+        if self.new_dir is not None:
+            shutil.rmtree(self.new_dir, ignore_errors=True)
 
     def __call__(self, msg: str) -> None:
         if self.echo:
@@ -1460,6 +1580,7 @@ class RunLog:
         self.f.flush()
 
     def metric(self, **kw) -> None:
+        self.trained = True
         self.m.write(json.dumps(kw) + "\n")
         self.m.flush()
 
@@ -1525,6 +1646,11 @@ def train(c: Config, log: RunLog) -> TrainResult:
         loss_sum, acc = mx.array(0.0), None
         if hooks is not None:
             hooks.begin(stream)
+        if hooks is not None and hooks.pools is not None:     # probe: mixed replay pools, per-sample records
+            loss, acc, hooks.samples = hooks.pools.grads(micro, seq, c.grad_accum_steps, qat, hooks.dirs)
+            acc, _ = clip_grads(hooks.apply(step, lr_mul, acc, loss), c.grad_clip_norm)
+            opt.step(model, acc, step, lr_mul)
+            return loss
         for _ in range(c.grad_accum_steps):
             x, y = stream.next_batch(micro, seq)
             loss, grads = grad_fn[qat](x, y)
@@ -1552,7 +1678,7 @@ def train(c: Config, log: RunLog) -> TrainResult:
         opt.reset()
         stream = TokenStream(train_files, c.vocab_size)
         log(f"warmup_steps:{c.warmup_steps} done (state restored)")
-    hooks = DiagHooks.create(c, flat_params(model))
+    hooks = DiagHooks.create(c, flat_params(model), (model, stream, train_files, luts))
     averager = WeightAverager(c, flat_params(model))
 
     train_ms, step, stop_after = 0.0, 0, None
@@ -1649,8 +1775,11 @@ def main(env: dict[str, str] | None = None) -> int:
         train(c, log)
         return 0
     except TrainerError as e:
-        log.f.write(f"error: {e}\n")
         print(f"train_gpt_mlx: error: {e}", file=sys.stderr, flush=True)
+        if not log.trained:         # refused before any work: no log, no empty metrics file
+            log.discard()
+        else:
+            log.f.write(f"error: {e}\n")
         return 2
     except KeyboardInterrupt:
         print("train_gpt_mlx: interrupted", file=sys.stderr, flush=True)

@@ -45,7 +45,7 @@ def main() -> int:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from causal_core.data.prepare import ensure_embedded_default, prepare_embedded
-    from causal_core.experiments.runner import RunResult
+    from causal_core.experiments.results import RunResult
     from deployments.local_server import start_local_server
     from flows.cycle_loop import cycle_loop
     from tests.loop_helpers import tiny_trainer_env

@@ -11,6 +11,9 @@ the two conditions under the same seed (0 = conservative). Reports:
   challenge  the challenge's bar (one-sided p < 0.01, 0.005-nat improvement) on the same noise
   coverage   95% paired t and percentile bootstrap intervals at 3/5/8 pairs
   sequential runs per decision, false-confirm rate and power vs the fixed 3-seed design
+  online     the loop's life: 20 cycles through LORD++ (stats.online_level): FWER/FDR of the null loop
+             (must be <= alpha) and of loops with some real effects, power, vs a fixed alpha per cycle
+             (`--only online` runs this part alone)
 """
 from __future__ import annotations
 
@@ -27,8 +30,9 @@ from statsmodels.stats.multitest import multipletests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from causal_core.experiments.power import gate_power  # noqa: E402
 from causal_core.experiments.sequential import look_alpha, sequential_step  # noqa: E402
-from causal_core.experiments.stats import decide  # noqa: E402
+from causal_core.experiments.stats import decide, gate_alpha, online_level  # noqa: E402
 
 NATS_PER_BPB_FALLBACK = 2.07269931 / 1.2243657   # NaiveBaseline's val_loss / val_bpb
 
@@ -103,6 +107,51 @@ def sequential_sim(rng, n_exp, effect, sd, mde, alpha, max_pairs, min_pairs=2):
     return runs / n_exp, conf / n_exp
 
 
+def online_sim(rng, n_loops: int, n_cycles: int, n_pairs: int, sd: float, mde: float, alpha: float,
+               frac_real: float = 0.0, effect: float = -0.004, online: bool = True) -> dict:
+    """n_loops loops of n_cycles single-switch cycles each; a cycle's switch has a real effect
+    `effect` with probability frac_real, else none. Each cycle's gate runs at the LORD++ level its
+    loop's past confirmations earned (online) or at the fixed alpha. Returns FWER = P(any false
+    confirmation), FDR = E[false / max(1, confirmed)], power = confirmed real / real."""
+    real = rng.random((n_loops, n_cycles)) < frac_real
+    d = np.where(real[..., None], effect, 0.0) + sd * rng.standard_normal((n_loops, n_cycles, n_pairs))
+    p = sps.ttest_1samp(d, 0.0, axis=2).pvalue
+    eff = d.mean(axis=2)
+    conf = np.zeros((n_loops, n_cycles), bool)
+    for i in range(n_loops):
+        rej: list[int] = []
+        for t in range(n_cycles):
+            a = gate_alpha(online_level(t + 1, rej, alpha)) if online else alpha
+            conf[i, t] = decide(n_pairs=n_pairs, effect=float(eff[i, t]), p_adjusted=float(p[i, t]),
+                                p_raw=float(p[i, t]), mde=mde, alpha=a) == "confirmed"
+            if conf[i, t]:
+                rej.append(t + 1)
+    false = (conf & ~real).sum(axis=1)
+    n_real = real.sum()
+    return {"fwer": float(np.mean(false > 0)), "fdr": float(np.mean(false / np.maximum(1, conf.sum(axis=1)))),
+            "power": float((conf & real).sum() / n_real) if n_real else None,
+            "confirmed_per_loop": float(conf.sum(axis=1).mean())}
+
+
+def online_report(rng, args, sd_records: float) -> None:
+    n_loops = max(200, args.sims // 5)
+    print(f"\n[online] {args.cycles} cycles per loop, {args.online_pairs} pairs per cycle, {n_loops} loops per row; "
+          f"FWER and FDR must be <= alpha {args.alpha} with LORD++; real effects = -2.5 x max(MDE, pair SD)")
+    levels = [online_level(t, [], args.alpha) for t in range(1, 6)]
+    print("  LORD++ levels with no confirmation yet, tests 1-5: " + ", ".join(f"{x:.4f}" for x in levels)
+          + f"; after a confirmation at test 1, test 2: {online_level(2, [1], args.alpha):.4f}")
+    # records' noise (MDE >> noise: the MDE clause alone nearly stops false confirmations) and the
+    # loop's own small-scale noise (pair SD 0.04 >> MDE: the worst case, only the p-value guards)
+    for name, sd in (("records", sd_records), ("pair SD 0.04", 0.04)):
+        for frac in (0.0, 0.3, 0.6):
+            for online in (True, False):
+                r = online_sim(rng, n_loops, args.cycles, args.online_pairs, sd, args.mde, args.alpha,
+                               frac_real=frac, effect=-2.5 * max(args.mde, sd), online=online)
+                pw = "n/a" if r["power"] is None else f"{r['power']:.3f}"
+                print(f"  {name:12s} real {frac:3.0%} {'LORD++' if online else 'fixed alpha':11s}: FWER {r['fwer']:.4f}, "
+                      f"FDR {r['fdr']:.4f}, power {pw}, confirmations/loop {r['confirmed_per_loop']:.2f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sims", type=int, default=10_000)
@@ -117,6 +166,9 @@ def main() -> int:
     ap.add_argument("--seq-sims", type=int, default=4000)
     ap.add_argument("--records", type=Path, default=ROOT.parent / "shared" / "parameter-golf-records")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cycles", type=int, default=20, help="cycles per loop in the online simulation")
+    ap.add_argument("--online-pairs", type=int, default=5, help="seed pairs per cycle in the online simulation")
+    ap.add_argument("--only", choices=["online"], help="run one part alone")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     t0 = time.time()
@@ -133,6 +185,10 @@ def main() -> int:
     for k, s in sigmas.items():
         print(f"  {k}: seed SD {s:.5f} -> pair SD {pair_sd[k]:.5f}")
     print(f"gate: MDE {mde} val_bpb, alpha {alpha}; sims {args.sims}")
+    if args.only == "online":
+        online_report(rng, args, pair_sd["records"])
+        print(f"\n(done in {time.time() - t0:.0f}s)")
+        return 0
 
     print("\n[alpha] P(confirmed | no effect), fixed design (must be <= alpha)")
     for name, sd in pair_sd.items():
@@ -156,7 +212,7 @@ def main() -> int:
     for name, sd in pair_sd.items():
         for n in (3, 5, 8):
             d = sim(rng, args.sims, n, eff, sd)
-            pw = rate_confirmed(d, mde, alpha)
+            pw = gate_power(eff, sd, n, mde, alpha, sims=args.sims, seed=args.seed)   # the loop's sizing function
             p1 = sps.ttest_1samp(d, 0.0, axis=1, alternative="less").pvalue
             bar = float(np.mean(p1 < 0.01))
             d2 = sim(rng, args.sims, n, -bar_bpb, sd)
@@ -186,6 +242,7 @@ def main() -> int:
                 row += f" | seq<= {max_pairs}: runs {runs:.2f}, confirm {conf:.4f}"
             print(row)
     print(f"  per-look levels: max 3 pairs {look_alpha(2, 3, alpha):.4f}, max 5 pairs {look_alpha(2, 5, alpha):.4f}")
+    online_report(rng, args, pair_sd["records"])
     print(f"\n(done in {time.time() - t0:.0f}s)")
     return 0
 

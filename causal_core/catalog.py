@@ -23,6 +23,9 @@ class CatalogEntry(BaseModel):
     prior_sd_bpb: float = 0.01          # expert uncertainty on that change
     prior_source: str = ""
     parents: list[str] = Field(default_factory=list)   # expert parents (interventions or mediators)
+    # Env the arms need from elsewhere (a probe phase's direction file): the loop supplies it
+    # or refuses, and next_intervention never proposes the entry on its own.
+    requires_env: list[str] = Field(default_factory=list)
 
 
 def _e(name, description, treatment=None, control=None, **kw) -> CatalogEntry:
@@ -74,6 +77,10 @@ ENTRIES: list[CatalogEntry] = [
     _e("alt_objective", "a training objective other than next-token CE"),
     _e("systems_speedup", "faster kernels or parallelism that buy more steps"),
     _e("data_loader", "changed training data order or sampling"),
+    # Ours, not in the shared vocabulary: the gradient-direction probe's two arms (docs/diagnostics.md).
+    # Both arms log cosines with PROJECT_DIRECTION (supplied by the probe phase); only treatment projects.
+    _e("gradient_projection", "probe: remove the gradient component along a pool-difference direction",
+       {"PROJECT_DIRECTION_LOG_ONLY": 0}, {"PROJECT_DIRECTION_LOG_ONLY": 1}, requires_env=["PROJECT_DIRECTION"]),
 ]
 
 CATALOG: dict[str, CatalogEntry] = {e.name: e for e in ENTRIES}
@@ -138,6 +145,7 @@ _PRIORS: dict[str, tuple[float, float, str, list[str]]] = {
     "alt_objective": (0.050, 0.050, _R + "non-record LLaDA_MDLM_Diffusion, ByteJEPA far behind next-token CE", []),
     "systems_speedup": (-0.003, 0.004, _R + "MultiPhaseGlobalSGD: +72 steps from trimmed GPTQ -0.0013; LeakyReLU_ParallelMuon", []),
     "data_loader": (-0.002, 0.003, _R + "Loader_FullGPTQ_XSA11 (stacked delta)", []),
+    "gradient_projection": (0.0, 0.005, "ours: no record uses it; the probe phase decides whether to test it", []),
 }
 for _entry in ENTRIES:
     (_entry.prior_effect_bpb, _entry.prior_sd_bpb, _entry.prior_source, _entry.parents) = _PRIORS[_entry.name]

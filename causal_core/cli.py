@@ -11,6 +11,9 @@ import importlib
 import sys
 from pathlib import Path
 
+from causal_core.one_line import describe
+from causal_core.safe_paths import UnsafePathError
+
 # name -> (module, one-line help). Modules that do not exist yet are hidden.
 COMMANDS: dict[str, tuple[str, str]] = {
     "main": ("causal_core.commands.main_job", "run the main job on the embedded default corpus"),
@@ -71,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.run(args) or 0)
     except CliError as e:
         print(f"causal-golf {name}: error: {e}", file=sys.stderr)
+        return 2
+    except (OSError, UnsafePathError) as e:
+        # A full disk, an unwritable or refused path: one line naming it (the writes are atomic,
+        # so nothing is half-written), never a traceback.
+        print(f"causal-golf {name}: error: {describe(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"causal-golf {name}: interrupted", file=sys.stderr)

@@ -9,26 +9,57 @@ stays Completed, the UI still shows a Resume form built from ApprovalInput, and
 from __future__ import annotations
 
 import threading
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from prefect.context import get_run_context
 from prefect.flow_runs import pause_flow_run, resume_flow_run
 from prefect.input import RunInput
 
 from causal_core import catalog
+from causal_core.experiments.config import check_seeds
 
 # Literal over the actionable names: the JSON schema gets an enum, so the server
 # rejects an unknown intervention and the run stays paused.
 Actionable = Literal[tuple(e.name for e in catalog.actionable())]  # type: ignore[valid-type]
 
 
+SeedList = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, json_schema_extra={"uniqueItems": True})]
+
+
 class ApprovalInput(RunInput):
     action: Literal["approve", "stop"] = Field("approve", description="approve the next cycle, or stop the loop")
     intervention: Optional[Actionable] = Field(None, description="test this intervention instead of the proposal")
-    seeds: Optional[list[int]] = Field(None, min_length=1, description="override the seeds")
+    # The schema carries the rule too (2+ distinct non-negative seeds): the server refuses a bad
+    # answer and the run stays paused; the validator says why to `causal-golf approve`.
+    seeds: Optional[SeedList] = Field(None, description="override the seeds (at least 2, distinct, non-negative)")
     budget_s: Optional[float] = Field(None, gt=0, description="override the per-run wall-clock budget (s)")
+    drop_arms: Optional[list[Actionable]] = Field(None, description="remove these arms from a screening or multi-arm proposal")
+    add_arm: Optional[Actionable] = Field(None, description="add this arm (a single-switch proposal becomes multi-arm)")
     by: str = Field("ui", description="who answered (ui, cli, timeout)")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: Optional[list[int]]) -> Optional[list[int]]:
+        return v if v is None else check_seeds(v)
+
+
+def edit_arms(plan, drop: list[str], add: str | None) -> dict:
+    """The plan fields after the approver dropped and/or added arms. A screen left with fewer than
+    two switches, or a multi-arm plan left with one, becomes a single-switch cycle; dropping every
+    arm keeps the first (answer `stop` to test nothing)."""
+    arms = [a for a in (plan.arms or [plan.intervention]) if a not in drop] or (plan.arms or [plan.intervention])[:1]
+    expected = {a: v for a, v in plan.expected.items() if a in arms}
+    if add and add not in arms:
+        arms.append(add)
+        expected[add] = catalog.CATALOG[add].prior_effect_bpb     # the approver's arm: the catalog prior
+    kind = plan.kind if plan.kind != "single" else "multiarm"
+    if len(arms) == 1 or (kind == "screen" and len(arms) < 2):
+        kind = "single"
+    why = plan.why + "; approver " + ", ".join(x for x in (f"dropped {', '.join(drop)}" if drop else "",
+                                                           f"added {add}" if add else "") if x)
+    return {"kind": kind, "arms": arms if kind != "single" else [], "expected": expected, "intervention": arms[0],
+            "expected_effect_bpb": expected.get(arms[0]), "why": why, "source": "approver"}
 
 
 def wait_for_approval(timeout_s: float, on_timeout: str, poll_interval: int = 1) -> ApprovalInput:

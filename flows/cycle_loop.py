@@ -7,22 +7,30 @@ import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.futures import as_completed
 
-from causal_core.experiments.runner import RunResult
+from causal_core.experiments.progress import progress_label
+from causal_core.experiments.results import RunResult
+from causal_core.loop.announce import decision_line, run_line
 from causal_core.loop import cycle as cyclelib
-from causal_core.loop import diagnostics_step
+from causal_core.loop import diagnostics_step, probe_phase
 from causal_core.loop import report
 from causal_core.loop.discovery import load_dag_result
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import TWO_DAYS_S, LoopParams, validate_params
+from causal_core.loop import online_fdr as online_fdr_state
+from causal_core.loop.cycle_kinds import plan_markdown, plan_next
 from causal_core.loop.proposal import propose
-from causal_core.loop.stack import stack_for
+from causal_core.loop.stack import confirmed_stack, stack_for
 from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
 from causal_core.loop.stop_rules import stop_reason
-from flows.approval import wait_for_approval
+from flows import cycle_kinds as kinds
+from flows.approval import edit_arms, wait_for_approval
 from tasks import artifacts, diagnostics, discovery, experiment
+from tasks import probe as probe_tasks
+from tasks import cycle as cycle_tasks
+from tasks.progress import ProgressBoard
 from tasks.experiment import result_file
 
 STOP = "__stop__"      # a plan the approver answered with "stop"
@@ -54,8 +62,19 @@ def cycle_loop(
     reuse_runs: bool = True,
     stack_confirmed: bool = True,
     replicate: bool = True,
+    online_fdr: bool = True,
+    alpha: float = 0.05,
+    screen_k: int = 0,
+    screen_seeds: int = 1,
+    screen_max_rows: int = 8,
+    screen_resolution: int = 4,
+    screen_min_ei: float = 0.001,
+    max_arms: int = 3,
     run_diagnostics: bool = True,
     assemble: bool = True,
+    probe_before: str | None = None,
+    probe_pools: list[str] = ["freq:top", "freq:mid"],  # noqa: B006
+    probe_separation_t: float = 1.0,
 ) -> dict:
     params = validate_params(dict(locals()))     # refuse bad parameters before any work
     log = get_run_logger()
@@ -84,7 +103,7 @@ def cycle_loop(
                              runs_trained=cyclelib.runs_trained(layout) if params.max_runs else 0)
         if reason:
             break
-        plan = load_plan(cyc) or propose(n, params, load_dag_result(dag_path), layout)
+        plan = load_plan(cyc) or _propose(n, params, load_dag_result(dag_path), layout)
         if plan is None:
             reason = "no actionable intervention left to test"
             break
@@ -94,25 +113,48 @@ def cycle_loop(
             reason = ("approval timed out: on_timeout=stop" if plan.approved_by == "timeout"
                       else "stopped by the approver")
             break
+        if plan.kind != "single":        # screening or multi-arm cycle (flows/cycle_kinds.py)
+            reason = _other_kind(cyc, plan, params, layout, load_dag_result(dag_path), log)
+            if reason:
+                break
+            discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
+            dag_path = discovery.dag(cyc, dag_path, params.budget_mode)
+            artifacts.publish_dag(n, dag_path)
+            n += 1
+            continue
         log.info("cycle %d: testing %s (%s)", n, plan.intervention, plan.why)
+        verdict = None
+        if probe_phase.wanted(plan.intervention, params):     # the cheap probe gates the expensive sweep
+            verdict = probe_tasks.probe(cyc, params, layout, plan.intervention)
+            artifacts.publish_probe(n, verdict)
+            if not _approve_probe(cyc, verdict, params, log):
+                reason = f"probe gate: the sweep of {plan.intervention} was not run ({verdict['decision']['why']})"
+                break
         stack, unstacked = stack_for(plan.intervention, layout, params)
         if unstacked and not cyc.config.is_file():
             log.warning("cycle %d: %s", n, unstacked)
-        cfg = cyclelib.plan_config(cyc, params, plan.intervention, plan.seeds, plan.budget_s, stack)
+        test = online_fdr_state.level_for(layout, n, [plan.intervention], params.alpha) if params.online_fdr else None
+        cfg = cycle_tasks.plan_config(cyc, probe_phase.sweep_params(plan.intervention, params, verdict),
+                                      plan.intervention, plan.seeds, plan.budget_s, stack,
+                                      test.gate_alpha if test else None)
         index = layout.run_index if params.reuse_runs else None
         reason = cyclelib.over_run_budget(layout, params, cyc, cfg, index)
         if reason:
             break
-        runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, diags.offer)
-        raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)
+        runs = _run_sweep(cyc, cfg, params, index, diags.offer, verdict is not None, log)
+        raw, analysis = cycle_tasks.decide(cyc, cfg, runs)
+        log.info(decision_line(n, analysis))
         if cyclelib.needs_refutation(cyc, analysis):
             rep_cfg = rep_runs = None
             if cyclelib.replication_allowed(params, time.time() - t0, runs, 2 * len(cfg.seeds),
                                             cyclelib.runs_left(layout, params)):
                 rep_cfg = cyclelib.replication_config(cyc, cfg)
                 rep_runs = _run_seeds(cyc.n, rep_cfg, cyc.replication_config, cyc.replication_dir, params, index)
-            analysis, _ = cyclelib.refute_step(cyc, analysis, rep_cfg, rep_runs)
+            analysis, _ = cycle_tasks.refute(cyc, analysis, rep_cfg, rep_runs)
+            log.info(decision_line(n, analysis, stage="after refutation"))
         record = cyclelib.record_step(layout, cyc, raw, analysis, params.records_out)
+        if test:
+            online_fdr_state.record_outcome(layout, n, analysis.decision == "confirmed")
         discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
         dag_path = discovery.dag(cyc, dag_path, params.budget_mode)
         artifacts.publish_cycle(n, analysis, plan.why, record, cyclelib.experiment_rows(layout), dag_path,
@@ -120,26 +162,87 @@ def cycle_loop(
         n += 1
 
     diags.finish(log)
+    if params.run_diagnostics:
+        artifacts.publish_diagnostics(layout)
     final = report.write_final_report(layout, params, reason, assemble=params.assemble)
     log.info("loop stopped: %s; final report %s", reason, layout.final_report_md)
     return final
 
 
+def _propose(n: int, params: LoopParams, dag, layout: LoopLayout) -> CyclePlan | None:
+    """A screening or multi-arm cycle by the documented rule (cycle_kinds.plan_next), else the single switch."""
+    stack = confirmed_stack(layout) if params.stack_confirmed else {}
+    alpha_t = online_fdr_state.peek(layout, params.alpha) if params.online_fdr else params.alpha
+    return plan_next(n, params, dag, layout, stack, alpha_t) or propose(n, params, dag, layout)
+
+
 def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
     if params.auto_approve:
         return plan.model_copy(update={"approved_by": "auto"})
-    log.info("cycle %d proposes %s (expected %s): waiting up to %.0f s for approval "
+    design = plan_markdown(plan)
+    create_markdown_artifact(markdown=design, key=f"cycle-{plan.cycle}-proposal",
+                             description=f"cycle {plan.cycle}: {plan.kind} proposal awaiting approval")
+    log.info("cycle %d proposes a %s cycle: %s (expected %s): waiting up to %.0f s for approval "
              "(UI Resume, or `causal-golf approve <flow-run-id>`); on timeout: %s",
-             plan.cycle, plan.intervention, plan.expected_effect_bpb, params.approval_timeout_s, params.on_timeout)
+             plan.cycle, plan.kind, ", ".join(plan.arms) or plan.intervention,
+             plan.expected or plan.expected_effect_bpb, params.approval_timeout_s, params.on_timeout)
     answer = wait_for_approval(params.approval_timeout_s, params.on_timeout)
     if answer.action == "stop":
         return plan.model_copy(update={"intervention": STOP, "approved_by": answer.by})
     update = {"approved_by": answer.by}
     update.update({k: v for k, v in (("seeds", answer.seeds), ("budget_s", answer.budget_s)) if v is not None})
     if answer.intervention and answer.intervention != plan.intervention:
-        update.update(intervention=answer.intervention, source="approver", expected_effect_bpb=None,
-                      why=f"chosen by the approver instead of {plan.intervention}")
+        update.update(intervention=answer.intervention, source="approver", expected_effect_bpb=None, kind="single",
+                      arms=[], why=f"chosen by the approver instead of {plan.intervention}")
+    elif answer.drop_arms or answer.add_arm:
+        update.update(edit_arms(plan, answer.drop_arms or [], answer.add_arm))
     return plan.model_copy(update=update)
+
+
+def _other_kind(cyc, plan: CyclePlan, params: LoopParams, layout: LoopLayout, dag, log) -> str | None:
+    """Run a screening or multi-arm cycle; returns a stop reason (run budget) or None."""
+    stack = confirmed_stack(layout) if params.stack_confirmed else {}
+    index = layout.run_index if params.reuse_runs else None
+    log.info("cycle %d: %s over %s (%s)", cyc.n, plan.kind, ", ".join(plan.arms), plan.why)
+    if plan.kind == "screen":
+        return kinds.screen_cycle(cyc, plan, params, layout, dag, stack, index)
+    test = online_fdr_state.level_for(layout, cyc.n, plan.arms, params.alpha) if params.online_fdr else None
+    analyses, reason = kinds.multiarm_cycle(cyc, plan, params, layout, stack,
+                                            test.gate_alpha if test else params.alpha, index)
+    if test and not reason:
+        online_fdr_state.record_outcome(layout, cyc.n, any(a.decision == "confirmed" for a in analyses))
+    return reason
+
+
+def _approve_probe(cyc, verdict: dict, params: LoopParams, log) -> bool:
+    """The probe's own pause: approve runs the sweep, stop skips it. Unattended, the verdict decides."""
+    earlier = probe_phase.load_approval(cyc)      # a resumed loop does not ask twice
+    if earlier is not None:
+        return earlier["run_sweep"]
+    d, c = verdict["decision"], verdict["cost"]
+    if params.auto_approve:
+        run, by = d["action"] == "run", "auto (the probe's verdict)"
+    else:
+        log.info("cycle %d probe: %s (%s); the sweep costs %d runs (first phase %d): waiting up to %.0f s for "
+                 "approval (approve runs it, stop skips it)", cyc.n, d["action"], d["why"], c["sweep_runs_planned"],
+                 c["first_phase_runs"], params.approval_timeout_s)
+        answer = wait_for_approval(params.approval_timeout_s, params.on_timeout)
+        run, by = answer.action == "approve", answer.by
+    return probe_phase.save_approval(cyc, run, by, d["action"])
+
+
+def _run_sweep(cyc, cfg, params: LoopParams, index, on_result, probed: bool, log) -> list[RunResult]:
+    """All seeds; after a probe, under the cost ceiling: one arm x 3 seeds first, the rest only on separation."""
+    from causal_core.experiments.cost_ceiling import first_phase_seeds
+    first = first_phase_seeds(cfg.seeds) if probed else cfg.seeds
+    runs = _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, on_result, seeds=first)
+    if len(first) < len(cfg.seeds):
+        ceiling = probe_phase.ceiling_step(cyc, runs, len(cfg.seeds), params.probe_separation_t)
+        log.info("cycle %d cost ceiling: %s", cyc.n, ceiling["why"])
+        if ceiling["action"] == "continue":
+            runs += _run_seeds(cyc.n, cfg, cyc.config, cyc.experiment_dir, params, index, on_result,
+                               seeds=cfg.seeds[len(first):])
+    return runs
 
 
 class _Diagnostics:
@@ -172,26 +275,28 @@ class _Diagnostics:
 
 
 def _run_seeds(n: int, cfg, config_path: Path, out: Path, params: LoopParams, index: Path | None,
-               on_result=None) -> list[RunResult]:
-    """All seed runs of a config as parallel tasks; a crashed seed is retried, then kept as failed."""
-    jobs = cyclelib.seed_jobs(cfg)
+               on_result=None, seeds: list[int] | None = None) -> list[RunResult]:
+    """All seed runs of a config (or of `seeds`) as parallel tasks; a crashed seed is retried, then kept as failed."""
+    jobs = [j for j in cyclelib.seed_jobs(cfg) if seeds is None or j[1] in seeds]
     kind = "replication" if out.name == "replication" else "seed-runs"
-    progress = create_progress_artifact(progress=0.0, key=f"cycle-{n}-{kind}",
-                                        description=f"cycle {n}: {kind} of {cfg.intervention}")
+    board = ProgressBoard(f"cycle-{n}-{kind}", f"cycle {n}: {kind} of {cfg.intervention}",
+                          [progress_label(cfg, c, s) for c, s in jobs])
     task = experiment.run_seed.with_options(retries=params.seed_retries, retry_delay_seconds=1)
-    futures = {task.submit(config_path, c, s, out, n, params.dispatch, index): (c, s) for c, s in jobs}
-    results, finished = [], 0
+    futures = {task.submit(config_path, c, s, out, n, params.dispatch, index, board.key): (c, s) for c, s in jobs}
+    results = []
+    log = get_run_logger()
     for fut in as_completed(list(futures)):
         c, s = futures[fut]
-        finished += 1
-        update_progress_artifact(progress, 100.0 * finished / len(jobs))
+        board.finish(progress_label(cfg, c, s))
         state = fut.state
         if state.is_completed():
             results.append(fut.result())
+            log.info(run_line(progress_label(cfg, c, s), results[-1]))
             if on_result:
                 on_result(results[-1])
         else:   # retries exhausted: the runner's own failed result decides reduced_power / failed
             path = result_file(config_path, c, s, out)
             if path.is_file():
                 results.append(RunResult.model_validate_json(path.read_text()))
+    board.close()
     return results

@@ -47,7 +47,11 @@ def parse_params(params_json: str | None, pairs: list[str]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     raw = parse_params(args.params, args.param)
+    from causal_core.loop.state import PlanError
     from flows.cycle_loop import cycle_loop
-    report = cycle_loop(**raw)
+    try:
+        report = cycle_loop(**raw)
+    except PlanError as e:      # a plan.json that cannot run: one line, not a traceback per resume
+        raise CliError(str(e)) from None
     print(f"stopped: {report['stop_reason']}; final report: {report['results_dir']}/final_report.md")
     return 0

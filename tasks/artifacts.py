@@ -33,3 +33,27 @@ def publish_cycle(cycle: int, analysis: Analysis, why: str, record: Path, rows: 
                              description=f"cycle {cycle}: {analysis.intervention} -> {analysis.decision}")
     create_table_artifact(table=rows, key="experiments", description="all experiments of this loop so far")
     publish_dag.fn(cycle, dag_path)
+
+
+@task(task_run_name="cycle{cycle}-publish-probe")
+def publish_probe(cycle: int, verdict: dict) -> None:
+    from causal_core.loop.probe_phase import verdict_markdown
+    create_markdown_artifact(markdown=verdict_markdown(cycle, verdict), key=f"cycle-{cycle}-probe",
+                             description=f"cycle {cycle}: probe before {verdict['intervention']} -> "
+                                         f"{verdict['decision']['action']}")
+    create_table_artifact(table=verdict["verification"], key=f"cycle-{cycle}-probe-checks",
+                          description=f"cycle {cycle}: the probe's verification table")
+
+
+@task(task_run_name="cycle0-publish-diagnostics")
+def publish_diagnostics(layout) -> None:
+    """Cycle 0's findings; the influence ranking as a table unless it is a documented null."""
+    from causal_core.loop.diagnostic_rules import influence_verdict
+    from causal_core.loop.report_diagnostics import diagnostics_markdown, diagnostics_summary
+    s = diagnostics_summary(layout, [], None)
+    create_markdown_artifact(markdown="\n".join(diagnostics_markdown(s)).strip() + "\n", key="cycle-0-diagnostics",
+                             description="cycle 0: token loss, quant gap, influence, grad attribution")
+    inf = influence_verdict(layout)
+    if inf and not inf["null"] and inf["ranking"]:
+        create_table_artifact(table=inf["ranking"], key="influence-ranking",
+                              description="training chunks ranked by influence on validation loss")

@@ -99,7 +99,7 @@ def test_optuna_methods_produce_valid_configs_and_start_from_the_baseline(traine
 
 def test_the_loop_is_charged_for_the_runs_it_trained():
     from bench.search.methods import trained
-    from causal_core.experiments.runner import RunResult
+    from causal_core.experiments.results import RunResult
 
     def run(source):
         return RunResult(run_id="r", condition="control", seed=1, status="ok", val_bpb=1.0, score_source=source,

@@ -43,7 +43,7 @@ def test_steps_mode_is_todays_config(repo_root, tiny_data_dir):
     assert cfg.budget_mode == "steps" and cfg.condition_env("treatment")["ITERATIONS"] == "40"
     # The id hashes exactly what it hashed before budgets existed.
     payload = cfg.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s", "arm_step_ms", "budget_mode",
-                                      "time_budget_s", "arm_steps", "stack"})
+                                      "time_budget_s", "arm_steps", "stack", "profile", "design_row"})
     assert cfg.experiment_id == "more_layers-" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
     assert budget.resolve(cfg, "/nonexistent") is cfg
     with pytest.raises(ValueError, match="time_budget_s"):

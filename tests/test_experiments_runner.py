@@ -11,7 +11,8 @@ import pytest
 
 from causal_core.cli import main
 from causal_core.experiments.config import from_catalog
-from causal_core.experiments.runner import RawRuns, run_experiment, run_one
+from causal_core.experiments.results import RawRuns
+from causal_core.experiments.runner import run_experiment, run_one
 
 STUB = "tests/stub_trainer.py"
 

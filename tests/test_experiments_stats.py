@@ -9,7 +9,7 @@ from scipy import stats as sps
 from causal_core.cli import main
 from causal_core.experiments.config import from_catalog
 from causal_core.experiments.record_writer import write_experiment_record
-from causal_core.experiments.runner import RunResult, summarize
+from causal_core.experiments.results import RunResult, summarize
 from causal_core.experiments.sequential import look_alpha, sequential_step
 from causal_core.experiments.stats import analyze, decide, holm
 from causal_core.experiments.transfer import transfer_coefficient

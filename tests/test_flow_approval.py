@@ -49,6 +49,11 @@ def test_approve_with_an_override_then_stop(prefect_api, tiny_data_dir, tmp_path
     with pytest.raises(Exception):
         resume_flow_run(fr.id, run_input={"action": "approve", "intervention": "test_time_training"})
     assert _paused_run(params["results_dir"]) is not None
+    # Seeds the paired test cannot use are refused by the server (the schema carries the rule):
+    # nothing reaches plan.json, and the run stays paused.
+    with pytest.raises(Exception):
+        resume_flow_run(fr.id, run_input={"action": "approve", "seeds": [1]})
+    assert _paused_run(params["results_dir"]) is not None
 
     resume_flow_run(fr.id, run_input={"action": "approve", "intervention": "grad_clip", "by": "api"})
     wait_for(lambda: (tmp_path / "results" / "cycle_1" / "experiment" / "stats.json").is_file(), 180, "cycle 1")

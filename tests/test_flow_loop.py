@@ -39,6 +39,13 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
     for name in ("token_loss", "quant_gap", "influence"):
         diag = json.loads((results / "cycle_0" / "diagnostics" / f"{name}.json").read_text())
         assert "-control-seed" in diag["checkpoint"] and "cycle_1" in diag["checkpoint"]
+    # S11 too (a short run of its own), and the final report shows what they found and changed.
+    assert json.loads((results / "cycle_0" / "diagnostics" / "grad_attribution.json").read_text())["n_steps"] == 24
+    assert set(report["diagnostics"]["ran"]) >= {"token_loss", "quant_gap", "influence", "grad_attribution"}
+    assert report["diagnostics"]["quant_gap"]["threshold_bpb"] is not None       # recomputed after cycle 1
+    md_report = (results / "final_report.md").read_text()
+    assert "## Cycle-0 diagnostics and what they changed" in md_report and "What they changed:" in md_report
+    assert "influence (S10):" in md_report and "grad attribution (S11):" in md_report
     assert not (results / "cycle_0" / "diagnostics" / "checkpoint").exists()
     resumed = baseline_checkpoint(LoopLayout.at(results))    # what a resumed loop would read
     assert resumed is not None and resumed.is_relative_to(results / "cycle_1") and "-control-seed" in resumed.name
@@ -86,10 +93,11 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
     # What the UI shows: artifacts and run names that say the cycle, condition and seed.
     with get_client(sync_client=True) as client:
         keys = {a.key for a in client.read_artifacts() if a.key}
-        assert {"experiments", "cycle-1-report", "cycle-2-report", "dag-cycle-0", "cycle-1-seed-runs"} <= keys
+        assert {"experiments", "cycle-1-report", "cycle-2-report", "dag-cycle-0", "cycle-1-seed-runs",
+                "cycle-0-diagnostics"} <= keys
         names = {t.name for t in client.read_task_runs()}
         assert {"cycle1-control-seed1", "cycle1-treatment-seed2", "cycle0-extract", "cycle2-dag",
-                "cycle0-diag-token_loss", "cycle0-diag-influence"} <= names
+                "cycle0-diag-token_loss", "cycle0-diag-influence", "cycle0-diag-grad_attribution"} <= names
 
 
 def test_bad_flow_parameters_are_refused_before_any_work(prefect_api, tiny_data_dir, tmp_path):

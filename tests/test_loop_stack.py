@@ -8,10 +8,11 @@ import pytest
 
 from causal_core.experiments.config import ExperimentConfig, from_catalog
 from causal_core.experiments.stats import Analysis, write_stats
-from causal_core.loop.cycle import base_env, plan_config
+from causal_core.loop.cycle import plan_config
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.stack import confirmed_stack, conflict, stack_for
+from causal_core.trainer import TRAINER, base_env
 
 BASE = {"PRESET": "cpu_small"}
 
@@ -31,7 +32,7 @@ def test_the_stack_holds_in_both_conditions_and_cannot_be_undone():
     assert cfg.condition_env("treatment")["EMA_DECAY"] == "0.99"
     # An unstacked config keeps the id it always had; a stack changes it.
     plain = from_catalog("ema", base_env=BASE)
-    payload = plain.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s", "stack"})
+    payload = plain.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s", "stack", "profile"})
     assert plain.experiment_id == "ema-" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
     assert plain.experiment_id != cfg.experiment_id
     with pytest.raises(ValueError, match="undoing the stacked more_layers"):
@@ -72,7 +73,6 @@ def test_cycles_stack_what_was_confirmed_and_proposals_skip_conflicts(tmp_path):
     assert {k for k in treatment if treatment.get(k) != control.get(k)} == {"NUM_LOOPS"}
     # The previous confirmed treatment arm (cycle 3: preset + more_layers + ema) is this control, as the
     # trainer resolves it (the control spells NUM_LOOPS=1, the preset's value): its runs are reused.
-    from causal_core.loop.cycle import TRAINER
     from causal_core.submission.compat import effective_env
     c3 = ExperimentConfig.load(layout.cycle(3).config)
     assert effective_env(c3.condition_env("treatment"), TRAINER) == effective_env(control, TRAINER)
@@ -86,5 +86,5 @@ def test_cycles_stack_what_was_confirmed_and_proposals_skip_conflicts(tmp_path):
     dag = estimate_dag(InterventionsFile(), prior_only_ok=True)
     plan = propose(5, params, dag, layout)
     assert plan.intervention not in ("swa", "more_layers", "ema")
-    assert conflict(plan.intervention, confirmed_stack(layout), base_env(params)) is None
+    assert conflict(plan.intervention, confirmed_stack(layout), base_env(params.data_path, params.trainer_env)) is None
     assert "on top of the confirmed more_layers, ema" in plan.why

@@ -14,7 +14,8 @@ import pytest
 from loop_helpers import tiny_trainer_env
 
 from causal_core.cli import main as cli_main
-from causal_core.experiments.runner import RawRuns, run_experiment
+from causal_core.experiments.results import RawRuns
+from causal_core.experiments.runner import run_experiment
 from causal_core.experiments.stats import analyze, load_stats, write_stats
 from causal_core.loop.cycle import plan_config
 from causal_core.loop.layout import LoopLayout
@@ -250,3 +251,37 @@ def test_stacked_findings_assemble_from_the_last_treatment_arm(loop_result, tmp_
     rec = _read(write_experiment_record(cyc2.experiment_dir, tmp_path / "loop_records"))
     assert rec["interventions"] == ["sliding_window_eval", "ema"]
     assert rec["causal_golf_experiment"]["stacked_on"] == ["sliding_window_eval"]
+
+
+def test_record_says_how_to_realise_findings_in_the_challenge_script(loop_result, tmp_path, records_dir):
+    """Confirmed sliding_window_eval: the baseline train_gpt.py has no EVAL_STRIDE, so the record names the
+    published folders that brought it in (from the loop's own extraction) and the 8xH100 commands."""
+    from causal_core.records import extract_records
+    results = _copy(loop_result, tmp_path)
+    _set_decision(results, 1, "confirmed", -0.01)
+    (results / "cycle_1" / "interventions.json").write_text(extract_records([records_dir]).model_dump_json())
+    folder = assemble(results, tmp_path / "records", reuse_only=True, name="Tiny SWE")
+    ch = _read(folder)["challenge"]
+    [it] = ch["findings"]
+    assert it["intervention"] == "sliding_window_eval" and it["how"] == "records" and it["env"] == {}
+    assert "does not read EVAL_STRIDE" in it["source"] and it["evidence"]["treatment"] == {"EVAL_STRIDE": "32"}
+    assert any(r["folder"].endswith("_SlidingWindowEval") and r["val_bpb"] == pytest.approx(1.1925, abs=1e-4)
+               for r in it["records"])
+    assert ch["needs_code"] == ["sliding_window_eval"] and len(ch["commands"]) == 4
+    assert all("torchrun --standalone --nproc_per_node=8 train_gpt.py" in c and "MAX_WALLCLOCK_SECONDS=600" in c
+               for c in ch["commands"][1:])
+    readme = (folder / "README.md").read_text()
+    section = readme[readme.index("## In the challenge's train_gpt.py"):readme.index("## Compatibility")]
+    assert "_SlidingWindowEval` (val_bpb 1.1925)" in section and "SEED=2025" in section
+    assert "`EVAL_STRIDE=32` vs `EVAL_STRIDE=0`" in section      # the MLX evidence, labelled as such
+    # An env-realisable finding: the same cycle relabelled as more_layers gives NUM_LAYERS at 8xH100 scale.
+    _set_decision(results, 1, "confirmed", -0.01, intervention="more_layers",
+                  treatment={"NUM_LAYERS": 5}, control={"NUM_LAYERS": 3})
+    it = realise_for(results)
+    assert it["how"] == "env" and it["env"] == {"NUM_LAYERS": "10"}
+
+
+def realise_for(results):
+    from causal_core.submission.findings import load_cycles, select
+    from causal_core.submission.realise import for_selection
+    return for_selection(select(load_cycles(results)), results)["findings"][0]

@@ -19,11 +19,14 @@ from pathlib import Path
 
 from causal_core.atomic import atomic_write_json
 from causal_core.experiments.config import ExperimentConfig
-from causal_core.experiments.runner import RunResult, run_one
+from causal_core.experiments.results import RunResult
+from causal_core.experiments.runner import run_one
 
 from . import space
 
-from causal_core.run_key import ROOT, TRAINER, config_key, load_trainer, resolved  # noqa: F401 (re-exported)
+from causal_core.run_key import config_key, resolved  # noqa: F401 (re-exported)
+from causal_core.trainer import REPO_ROOT as ROOT
+from causal_core.trainer import TRAINER, load_trainer  # noqa: F401 (re-exported)
 
 
 class RunCache:

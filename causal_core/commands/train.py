@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from causal_core import trainer
 from causal_core.cli import CliError
 
 _ASSIGN = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$", re.S)
@@ -21,18 +22,14 @@ _ASSIGN = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$", re.S)
 
 def trainer_script() -> Path:
     """The repository's train_gpt_mlx.py; a wheel install has it at site-packages root instead."""
-    here = Path(__file__).resolve().parents[2] / "train_gpt_mlx.py"
-    if here.is_file() and here.stat().st_size > 0:
-        return here
-    import importlib.util
-    spec = importlib.util.find_spec("train_gpt_mlx")
-    if spec and spec.origin and Path(spec.origin).stat().st_size > 0:
-        return Path(spec.origin)
-    raise CliError("train_gpt_mlx.py not found (neither beside causal_core nor installed)")
+    script = trainer.trainer_script()
+    if script is None:
+        raise CliError("train_gpt_mlx.py not found (neither beside causal_core nor installed)")
+    return script
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="cpu_small", help="trainer preset (PRESET=...); 'none' for the challenge defaults")
+    p.add_argument("--preset", default=trainer.DEFAULT_PRESET, help="trainer preset (PRESET=...); 'none' for the challenge defaults")
     p.add_argument("--data", help="DATA_PATH: directory with fineweb_{train,val}_*.bin and tokenizer.model")
     p.add_argument("--out-dir", help="OUT_DIR (default: the trainer's, logs/)")
     p.add_argument("--run-id", help="RUN_ID (default: timestamp + random)")

@@ -7,6 +7,7 @@ from causal_core.cli import CliError
 from causal_core.dag.estimate import DagInputError, estimate_dag
 from causal_core.dag.fci import ALPHA
 from causal_core.dag.inputs import InputError, load_dag, load_interventions
+from causal_core.safe_paths import check_output_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from causal_core.dag.render import render
     if not 0 < args.alpha < 1:
         raise CliError(f"--alpha must be in (0, 1), got {args.alpha}")
+    check_output_dir(args.out)              # before the DAG is estimated, not after
     try:
         data = load_interventions(args.interventions)
         previous = load_dag(args.previous_dag) if args.previous_dag else None

@@ -18,8 +18,8 @@ from typing import Any
 
 from causal_core.atomic import atomic_write_json
 from causal_core.cli import CliError
+from causal_core.trainer import DEFAULT_PRESET, REPO_ROOT, TOKENIZER_FILE, TRAINER, load_trainer
 
-ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = Path("results/causal/diagnostics")
 DEFAULT_CKPT_DIR = DEFAULT_OUT / "checkpoints"
 DEFAULT_RUN_ID = "diag_default"
@@ -31,19 +31,7 @@ class DiagnosticError(CliError):
 
 def trainer():
     """The repository's train_gpt_mlx module (imported, not executed: no BLAS re-exec here)."""
-    mod = sys.modules.get("train_gpt_mlx")
-    if mod is not None:
-        return mod
-    script = ROOT / "train_gpt_mlx.py"
-    if script.is_file():
-        import importlib.util
-        spec = importlib.util.spec_from_file_location("train_gpt_mlx", script)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["train_gpt_mlx"] = mod
-        spec.loader.exec_module(mod)
-        return mod
-    import train_gpt_mlx  # installed copy (wheel)
-    return train_gpt_mlx
+    return load_trainer()
 
 
 def maybe_bootstrap_fast_blas() -> None:
@@ -115,7 +103,7 @@ def load_checkpoint(ckpt: Checkpoint, data_path: str | None = None, overrides: d
     env = dict(ckpt.meta["env"])
     if data_path is not None:
         env["DATA_PATH"] = str(data_path)
-        env["TOKENIZER_PATH"] = str(Path(data_path) / "tokenizer.model")
+        env["TOKENIZER_PATH"] = str(Path(data_path) / TOKENIZER_FILE)
     for k, v in (overrides or {}).items():
         if k not in T.VAR_BY_NAME:
             raise DiagnosticError(f"override {k}: not a train_gpt_mlx.py variable")
@@ -176,9 +164,9 @@ def ensure_checkpoint(checkpoint: str | os.PathLike | None, *, out_dir: str | os
         except DiagnosticError:
             pass
     from causal_core.data.prepare import ensure_embedded_default
-    data = ensure_embedded_default(Path(data_root) if data_root else ROOT, 1024)
-    log(f"no --checkpoint given and none at {cfg}: training a short cpu_small run on {data} first")
-    train_checkpoint(out_dir, DEFAULT_RUN_ID, {"PRESET": "cpu_small", "DATA_PATH": str(data), **(extra_env or {})})
+    data = ensure_embedded_default(Path(data_root) if data_root else REPO_ROOT, 1024)
+    log(f"no --checkpoint given and none at {cfg}: training a short {DEFAULT_PRESET} run on {data} first")
+    train_checkpoint(out_dir, DEFAULT_RUN_ID, {"PRESET": DEFAULT_PRESET, "DATA_PATH": str(data), **(extra_env or {})})
     return resolve_checkpoint(cfg), {"trained_here": True, "source": str(cfg), "default": True, "data": str(data)}
 
 
@@ -190,7 +178,7 @@ def train_checkpoint(out_dir: str | os.PathLike, run_id: str, env: dict[str, str
     full.update({k: str(v) for k, v in env.items()})
     full["OUT_DIR"], full["RUN_ID"] = str(out_dir), run_id
     full.setdefault("OPENBLAS_NUM_THREADS", "1")
-    script = Path(script) if script else ROOT / "train_gpt_mlx.py"
+    script = Path(script) if script else TRAINER
     r = subprocess.run([sys.executable, str(script)], env=full, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         tail = (r.stderr.strip().splitlines() or ["(no stderr)"])[-1]

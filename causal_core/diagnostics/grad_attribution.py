@@ -161,12 +161,19 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     if not p.is_file():
         raise DiagnosticError(f"gradient-norm log {p} does not exist (was GRAD_NORM_LOG=1 set?)")
     rows = []
-    for i, line in enumerate(p.read_text().splitlines(), 1):
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:         # a binary file given by mistake
+        raise DiagnosticError(f"{p} is not a UTF-8 JSON-lines file (byte {e.start} is not UTF-8)") from None
+    for i, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except ValueError:
                 raise DiagnosticError(f"{p}:{i} is not a JSON line") from None
+            if not isinstance(row, dict):
+                raise DiagnosticError(f"{p}:{i} is a JSON {type(row).__name__}, not an object")
+            rows.append(row)
     if not rows:
         raise DiagnosticError(f"gradient-norm log {p} is empty")
     return rows

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from causal_core.cli import CliError
+from causal_core.one_line import describe
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,8 +22,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from causal_core.experiments.runner import RawRuns
+    from causal_core.experiments.results import RawRuns
+    from causal_core.experiments.analysis_inputs import AnalysisInputError, check_options
     from causal_core.experiments.stats import analyze, holm, write_stats
+    from causal_core.safe_paths import check_output_file
+    try:
+        check_options(args.mde, args.alpha, args.bootstrap)     # before reading any input
+    except AnalysisInputError as e:
+        raise CliError(str(e)) from None
+    if args.out:
+        check_output_file(args.out)
     raws, dirs = [], []
     for item in args.raw_runs:
         p = Path(item)
@@ -32,9 +41,13 @@ def run(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             raise CliError(f"{f} not found") from None
         except (ValidationError, ValueError) as e:
-            raise CliError(f"{f}: not a raw_runs.json ({str(e).splitlines()[0]})") from None
+            raise CliError(f"{f}: not a raw_runs.json ({describe(e)})") from None
         dirs.append(f.parent)
-    analyses = holm([analyze(r, mde=args.mde, alpha=args.alpha, n_boot=args.bootstrap, seed=args.seed) for r in raws])
+    try:
+        analyses = holm([analyze(r, mde=args.mde, alpha=args.alpha, n_boot=args.bootstrap, seed=args.seed)
+                         for r in raws])
+    except AnalysisInputError as e:
+        raise CliError(f"{e} (in {', '.join(map(str, args.raw_runs))})") from None
     if args.out:
         write_stats(analyses[0] if len(analyses) == 1 else analyses, args.out)
     else:

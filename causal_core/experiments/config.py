@@ -17,6 +17,8 @@ from typing import Literal, Union
 from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
 from causal_core import catalog
+from causal_core.env_policy import check_names
+from causal_core.trainer import DEFAULT_PRESET, TRAINER
 
 # Strict types: a list or dict value is refused, not coerced to a string.
 EnvScalar = Union[StrictBool, StrictInt, StrictFloat, StrictStr]
@@ -29,7 +31,18 @@ PLACEHOLDERS = frozenset({"python", "trainer"})
 DEFAULT_SEEDS = [1337, 42, 2025]
 
 
+def check_seeds(v: list[int], minimum: int = 2) -> list[int]:
+    """The paired test's rule for seeds, shared by configs, loop parameters, approval answers
+    and cycle plans: at least 2 (1 for the rows of a screening design), distinct, non-negative."""
+    if len(v) < minimum:
+        raise ValueError(f"at least 2 seeds are needed for a paired test (got {v})")
+    if len(set(v)) != len(v) or any(s < 0 for s in v):
+        raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
+    return v
+
+
 def _check_env(d: dict, what: str) -> dict:
+    check_names(d)                  # no LD_PRELOAD, PYTHONPATH, ... (env_policy.py)
     for k, v in d.items():
         if not ENV_NAME.match(k):
             raise ValueError(f"{what}: env name {k!r} must match {ENV_NAME.pattern}")
@@ -52,14 +65,16 @@ class ExperimentConfig(BaseModel):
     intervention: str
     # argv template; {python} = this interpreter, {trainer} = `trainer` resolved.
     trainer_command: list[str] = Field(default_factory=lambda: ["{python}", "{trainer}"])
-    trainer: str | None = "train_gpt_mlx.py"
+    trainer: str | None = TRAINER.name
     workdir: str | None = None            # cwd of the trainer; None = the runner's cwd
-    base_env: dict[str, EnvScalar] = Field(default_factory=lambda: {"PRESET": "cpu_small"})
+    base_env: dict[str, EnvScalar] = Field(default_factory=lambda: {"PRESET": DEFAULT_PRESET})
     # Interventions confirmed earlier, applied to both conditions (between base_env and the
     # condition's overrides): the experiment measures its intervention on top of them.
     stack: dict[str, dict[str, EnvScalar]] = Field(default_factory=dict)
     treatment: dict[str, EnvScalar]
     control: dict[str, EnvScalar]
+    # Two rows of a screening design (cycle_kinds.py): no paired test of its own, one seed is enough.
+    design_row: bool = False
     seeds: list[int] = Field(default_factory=lambda: list(DEFAULT_SEEDS))
     budget_s: float = Field(600.0, gt=0)   # expected wall-clock per run; timeout = budget_s + timeout_grace_s
     timeout_grace_s: float = Field(120.0, ge=0)
@@ -71,6 +86,9 @@ class ExperimentConfig(BaseModel):
     sequential: bool = False
     min_pairs: int = Field(2, ge=2)                # sequential mode: first look
     cycle: int | None = None
+    # The trainer profile (causal_core/trainer_profiles.py) whose mapping gave treatment/control;
+    # None = the catalog's own env (our trainer's names).
+    profile: str | None = None
     # Budget (causal_core/experiments/budget.py): "steps" = every arm trains the env's ITERATIONS
     # (absent in old configs); "time" = each arm trains arm_steps, from its calibrated step time.
     budget_mode: Literal["time", "steps"] = "steps"
@@ -80,11 +98,9 @@ class ExperimentConfig(BaseModel):
 
     @field_validator("intervention")
     @classmethod
-    def _actionable(cls, v: str) -> str:
+    def _known(cls, v: str) -> str:
         if v not in catalog.CATALOG:
             raise ValueError(f"unknown intervention {v!r} (see causal_core/catalog.py)")
-        if not catalog.CATALOG[v].actionable:
-            raise ValueError(f"intervention {v!r} is not actionable: our trainer cannot switch it")
         return v
 
     @field_validator("base_env")
@@ -113,12 +129,8 @@ class ExperimentConfig(BaseModel):
 
     @field_validator("seeds")
     @classmethod
-    def _seeds(cls, v: list[int]) -> list[int]:
-        if len(v) < 2:
-            raise ValueError("at least 2 seeds are needed for a paired test")
-        if len(set(v)) != len(v) or any(s < 0 for s in v):
-            raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
-        return v
+    def _seeds(cls, v: list[int], info) -> list[int]:
+        return check_seeds(v, minimum=1 if info.data.get("design_row") else 2)
 
     @field_validator("trainer_command")
     @classmethod
@@ -133,6 +145,12 @@ class ExperimentConfig(BaseModel):
 
     @model_validator(mode="after")
     def _differ(self):
+        from causal_core import trainer_profiles
+        if self.profile is not None:
+            trainer_profiles.get(self.profile)
+        if not catalog.CATALOG[self.intervention].actionable and not trainer_profiles.maps(self.profile, self.intervention):
+            raise ValueError(f"intervention {self.intervention!r} is not actionable: our trainer cannot switch it"
+                             + (f" (nor can profile {self.profile})" if self.profile else ""))
         stacked = {k: (name, env_value(v)) for name, o in self.stack.items() for k, v in o.items()}
         for cond in ("treatment", "control"):
             for k, v in getattr(self, cond).items():
@@ -141,6 +159,9 @@ class ExperimentConfig(BaseModel):
                                      f"{stacked[k][0]} ({k}={stacked[k][1]})")
         if self.condition_env("treatment") == self.condition_env("control"):
             raise ValueError("treatment and control environments are identical")
+        missing = [k for k in catalog.CATALOG[self.intervention].requires_env if not self.condition_env("treatment").get(k)]
+        if missing:     # e.g. gradient_projection without its direction file: both arms would be no-ops
+            raise ValueError(f"{self.intervention} needs {', '.join(missing)} in base_env (the probe phase supplies it)")
         if "{trainer}" in "".join(self.trainer_command) and not self.trainer:
             raise ValueError("trainer_command uses {trainer} but no trainer is set")
         self._check_budget()
@@ -185,6 +206,10 @@ class ExperimentConfig(BaseModel):
         payload = self.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s", "arm_step_ms"})
         if not payload["stack"]:
             del payload["stack"]     # ids of unstacked experiments stay what they were
+        if not payload["design_row"]:
+            del payload["design_row"]
+        if payload.get("profile") is None:
+            payload.pop("profile", None)
         if self.budget_mode == "steps":     # ids of step-budget experiments stay what they were
             for k in ("budget_mode", "time_budget_s", "arm_steps"):
                 del payload[k]
@@ -192,7 +217,9 @@ class ExperimentConfig(BaseModel):
         return f"{self.intervention}-{h}"
 
     def run_id(self, condition: str, seed: int) -> str:
-        return f"{self.experiment_id}-{condition}-seed{seed}"
+        # File names under runs/ are built from it: checked like every name taken from data.
+        from causal_core.safe_paths import safe_name
+        return safe_name(f"{self.experiment_id}-{condition}-seed{seed}", "run id")
 
     def resolved_workdir(self) -> Path:
         return Path(self.workdir or os.getcwd()).resolve()
@@ -207,14 +234,18 @@ class ExperimentConfig(BaseModel):
         p = Path(self.trainer)
         return p if p.is_absolute() else self.resolved_workdir() / p
 
-    def check_runnable(self) -> None:
-        """Refuse before anything runs: the trainer file and any `*.py` argv must exist."""
+    def check_runnable(self) -> list[str]:
+        """Refuse before anything runs: the trainer file and any `*.py` argv must exist, and the
+        trainer must read a variable that differs between the arms (experiments/actuation.py,
+        ValueError otherwise). Returns the variables set here that the trainer never reads."""
         files = [self.trainer_path()] if "{trainer}" in "".join(self.trainer_command) else []
         files += [Path(a) if Path(a).is_absolute() else self.resolved_workdir() / a
                   for a in self.trainer_command if a.endswith(".py") and "{" not in a]
         for f in files:
             if not f.is_file() or f.stat().st_size == 0:
                 raise FileNotFoundError(f"trainer file {f} is missing or empty")
+        from causal_core.experiments import actuation
+        return actuation.check(self)
 
     def parallel_limit(self) -> int:
         return self.max_parallel or max(1, (os.cpu_count() or 1) // self.threads_per_run)
@@ -229,10 +260,20 @@ class ExperimentConfig(BaseModel):
         return cls.model_validate_json(Path(path).read_text())
 
 
-def from_catalog(intervention: str, **kw) -> ExperimentConfig:
-    """A config whose treatment/control come from the catalog entry (refuses unknown names)."""
+def from_catalog(intervention: str, profile: str | None = None, **kw) -> ExperimentConfig:
+    """A config whose treatment/control come from the catalog entry (refuses unknown names), or
+    from a trainer profile's mapping of it (causal_core/trainer_profiles.py)."""
     if intervention not in catalog.CATALOG:
         raise ValueError(f"unknown intervention {intervention!r} (see causal_core/catalog.py)")
+    if profile is not None and profile != "catalog":
+        from causal_core import trainer_profiles
+        p = trainer_profiles.get(profile)
+        if not p.maps(intervention):
+            why = p.cannot.get(intervention, "no mapping")
+            raise ValueError(f"intervention {intervention!r} is not actionable with profile {profile}: {why}")
+        sw = p.switches[intervention]
+        return ExperimentConfig(intervention=intervention, treatment=dict(sw.treatment), control=dict(sw.control),
+                                profile=profile, **kw)
     e = catalog.CATALOG[intervention]
     if not e.actionable:
         raise ValueError(f"intervention {intervention!r} is not actionable: our trainer cannot switch it")

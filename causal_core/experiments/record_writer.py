@@ -11,16 +11,20 @@ config, so writing the same experiment twice rewrites the same folder (idempoten
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 from statistics import fmean
 
 from causal_core.atomic import atomic_write_json, atomic_write_text, file_lock
+from causal_core.safe_paths import UnsafePathError, first_missing, safe_name, within
 
 TRACK = "track_causal_golf"
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _load(raw_result_path: str | Path):
-    from causal_core.experiments.runner import RawRuns
+    from causal_core.experiments.results import RawRuns
     from causal_core.experiments.stats import Analysis, analyze
     p = Path(raw_result_path)
     d = p if p.is_dir() else p.parent
@@ -30,7 +34,7 @@ def _load(raw_result_path: str | Path):
     if stats_p.is_file():
         obj = json.loads(stats_p.read_text())
         cands = obj if isinstance(obj, list) else [obj]
-        a = next((Analysis.model_validate(o) for o in cands if o.get("experiment_id") == raw.experiment_id), None)
+        a = next((Analysis.model_validate(o) for o in cands if isinstance(o, dict) and o.get("experiment_id") == raw.experiment_id), None)
     return raw, a or analyze(raw), d
 
 
@@ -73,13 +77,30 @@ def _readme(raw, a) -> str:
     ])
 
 
+def _folder(raw, records_dir: str | Path) -> Path:
+    """RECORDS_DIR/track_causal_golf/<date>_<experiment_id>: both parts come from raw_runs.json,
+    so they are checked (safe_paths) before anything is written."""
+    date = (raw.finished_at or "")[:10] or "undated"
+    if date != "undated" and not _DATE.fullmatch(date):
+        raise UnsafePathError(f"finished_at {raw.finished_at!r} does not start with a YYYY-MM-DD date")
+    safe_name(raw.experiment_id, "experiment_id")
+    return within(records_dir, TRACK, f"{date}_{raw.experiment_id}", what="experiment record folder")
+
+
+def experiment_record_folder(raw_result_path: str | Path, records_dir: str | Path) -> Path:
+    """Where write_experiment_record would write (raises UnsafePathError / ValueError as it would)."""
+    from causal_core.experiments.results import RawRuns
+    p = Path(raw_result_path)
+    return _folder(RawRuns.load(p / "raw_runs.json" if p.is_dir() else p), records_dir)
+
+
 def write_experiment_record(raw_result_path: str | Path, records_dir: str | Path) -> Path:
-    """Write (or rewrite) the record folder of one experiment; returns the folder."""
+    """Write (or rewrite) the record folder of one experiment; returns the folder.
+    A folder this call created is removed again if writing it fails."""
     from causal_core.experiments.stats import to_outcome
     raw, a, _ = _load(raw_result_path)
-    date = (raw.finished_at or "")[:10] or "undated"
-    track = Path(records_dir) / TRACK
-    folder = track / f"{date}_{raw.experiment_id}"
+    folder = _folder(raw, records_dir)
+    date = folder.name.split("_", 1)[0]
     treat = [r for r in raw.runs if r.condition == "treatment" and r.complete]
     losses = [r.val_loss for r in treat if r.val_loss is not None]
     bytes_total = [r.bytes_total for r in treat if r.bytes_total]
@@ -108,6 +129,12 @@ def write_experiment_record(raw_result_path: str | Path, records_dir: str | Path
     }
     # One writer per experiment at a time; files are replaced atomically.
     with file_lock(Path(records_dir) / ".causal_golf_records"):   # lock file outside the track folder
-        atomic_write_text(folder / "README.md", _readme(raw, a))
-        atomic_write_json(folder / "submission.json", sub)
+        created = first_missing(folder)
+        try:
+            atomic_write_text(folder / "README.md", _readme(raw, a))
+            atomic_write_json(folder / "submission.json", sub)
+        except BaseException:
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            raise
     return folder

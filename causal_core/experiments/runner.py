@@ -6,110 +6,38 @@ Layout of an experiment out dir (also the RAW_RESULT that record_writer reads):
     stats.json              Analysis (written by `causal-golf analyze` / the flow)
     runs/RUN_ID.stdout|.stderr|.pid|.result.json   per run, from the runner
     runs/RUN_ID.txt, RUN_ID_metrics.jsonl, RUN_ID_mlx_model.npz   from the trainer (OUT_DIR=runs/)
-An entry per finished experiment is appended to experiment_log.json (default: next to DIR).
+One entry per experiment (and out dir) in experiment_log.json (default: next to DIR), updated in place by a rerun.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import signal
+import shutil
 import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, Field
-
-from causal_core.atomic import atomic_write_json, atomic_write_text, locked_json_list_append
-from causal_core.experiments.budget import BudgetSummary, resolve as resolve_budget, run_timing
-from causal_core.experiments.budget import summarize as budget_summary
+from causal_core.atomic import atomic_write_json, atomic_write_text, check_json_list, locked_json_list_append
+from causal_core.experiments import results
+from causal_core.experiments.budget import resolve as resolve_budget, run_timing
 from causal_core.experiments.config import ExperimentConfig
+from causal_core.experiments.progress import ProgressCallback, progress_label, wait_reporting
+from causal_core.experiments.results import CONDITIONS, LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.run_owner import kill_group as _kill_group, own_run
+from causal_core.experiments.sequential import run_sequential
 from causal_core.logparse import final_score
+from causal_core.safe_paths import check_output_dir
 
-CONDITIONS = ("control", "treatment")
 STDERR_TAIL = 4000
 _BYTES_MODEL = re.compile(r"^serialized_model\w*:\s*(\d+) bytes", re.M)
 # The challenge's `Total submission size...: N bytes`, or our trainer's `artifact: ... total_bytes=N`.
 _BYTES_TOTAL = re.compile(r"^Total submission size[^:]*:\s*(\d+) bytes|^artifact:.*\btotal_bytes=(\d+)", re.M)
 _TRAIN = re.compile(r"step:(\d+)/\d+ train_loss:([-+\d.eE]+)(?:.*?train_time:([\d.]+)ms)?")
 _VAL = re.compile(r"step:(\d+)/\d+ val_loss:[-+\d.eE]+ val_bpb:([-+\d.eE]+)(?:.*?train_time:([\d.]+)ms)?")
-
-
-REUSED_PREFIX = "reused:"     # score_source of a run served from an earlier one
-
-
-class RunResult(BaseModel):
-    run_id: str
-    condition: Literal["control", "treatment"]
-    seed: int
-    status: Literal["ok", "failed", "timed_out"]
-    returncode: int | None = None
-    val_bpb: float | None = None           # the run's score (None unless status == ok)
-    val_loss: float | None = None
-    score_source: str | None = None         # "stdout:final_int8_zlib_roundtrip_exact", "log:..."
-    last_val_bpb: float | None = None       # last score line seen at all (partial runs)
-    bytes_model: int | None = None
-    bytes_total: int | None = None
-    error: str | None = None
-    stderr_tail: str = ""
-    stdout_path: str
-    stderr_path: str
-    log_path: str | None = None
-    metrics_path: str | None = None
-    checkpoint_path: str | None = None
-    elapsed_s: float = 0.0
-    started_at: str = ""
-    steps: int | None = None                # steps trained (last `step:N/M` line)
-    step_avg_ms: float | None = None        # training ms per step the run printed (evaluation excluded)
-
-    @property
-    def complete(self) -> bool:
-        return self.status == "ok" and self.val_bpb is not None
-
-    @property
-    def reused(self) -> bool:
-        """Served from an earlier run of the same resolved config and seed (loop/run_reuse.py): trained nothing."""
-        return (self.score_source or "").startswith(REUSED_PREFIX)
-
-
-class ConditionSummary(BaseModel):
-    status: Literal["ok", "reduced_power", "failed"]
-    n_runs: int
-    n_ok: int
-    failed_seeds: list[int] = Field(default_factory=list)
-
-
-class RawRuns(BaseModel):
-    experiment_id: str
-    intervention: str
-    platform: str
-    config: ExperimentConfig
-    runs: list[RunResult]
-    conditions: dict[str, ConditionSummary]
-    stopped_early: str | None = None        # sequential mode: why it stopped before the last seed
-    finished_at: str = ""
-    budget: BudgetSummary | None = None   # budget_mode, time budget, steps and ms/step per arm
-
-    def scores(self, condition: str) -> dict[int, float]:
-        return {r.seed: r.val_bpb for r in self.runs if r.condition == condition and r.complete}
-
-    @classmethod
-    def load(cls, path: str | Path) -> "RawRuns":
-        p = Path(path)
-        return cls.model_validate_json((p / "raw_runs.json" if p.is_dir() else p).read_text())
-
-
-def condition_status(runs: list[RunResult]) -> ConditionSummary:
-    """One failed seed: kept, reduced power. Two or more (or fewer than 2 left): failed."""
-    failed = sorted(r.seed for r in runs if not r.complete)
-    n_ok = len(runs) - len(failed)
-    status = "failed" if len(failed) >= 2 or n_ok < 2 else "reduced_power" if failed else "ok"
-    return ConditionSummary(status=status, n_runs=len(runs), n_ok=n_ok, failed_seeds=failed)
 
 
 # --- one run -----------------------------------------------------------------------------
@@ -124,21 +52,6 @@ def run_slot(limit: int) -> threading.BoundedSemaphore:
     their own threads (one Prefect task per seed) still never oversubscribe the cores."""
     with _live_lock:
         return _slots.setdefault(limit, threading.BoundedSemaphore(limit))
-
-
-def _kill_group(pgid: int, grace_s: float = 5.0) -> None:
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0)):
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except (ProcessLookupError, PermissionError):
-                return
-            time.sleep(0.1)
 
 
 def kill_live_runs() -> None:
@@ -176,19 +89,21 @@ def _load_result(path: Path) -> RunResult | None:
 
 
 def run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,
-            resume: bool = True) -> RunResult:
-    """Run one (condition, seed); an existing complete result in out_dir is returned as is."""
-    with run_slot(config.parallel_limit()):
-        return _run_one(config, condition, seed, out_dir, resume)
+            resume: bool = True, on_progress: ProgressCallback | None = None) -> RunResult:
+    """Run one (condition, seed); an existing complete result in out_dir is returned as is.
+    `on_progress` gets the run's step, loss and ETA every ~10 s while it trains."""
+    # own_run: never while an earlier attempt of this run still trains (run_owner.py).
+    with run_slot(config.parallel_limit()), own_run(Path(out_dir).resolve() / "runs", config.run_id(condition, seed)):
+        return _run_one(config, condition, seed, out_dir, resume, on_progress)
 
 
 def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,
-             resume: bool = True) -> RunResult:
-    runs_dir = Path(out_dir).resolve() / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
+             resume: bool = True, on_progress: ProgressCallback | None = None) -> RunResult:
     run_id = config.run_id(condition, seed)
-    result_path = runs_dir / f"{run_id}.result.json"
-    if resume and (old := _load_result(result_path)) is not None and old.complete:
+    runs_dir = results.runs_dir(out_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    result_p = results.result_path(out_dir, run_id)
+    if resume and (old := _load_result(result_p)) is not None and old.complete:
         return old
     config.check_runnable()
     if config.budget_mode == "time" and not config.arm_steps:
@@ -214,7 +129,7 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
         try:
             atomic_write_text(runs_dir / f"{run_id}.pid", f"{proc.pid}\n")
             try:
-                rc = proc.wait(timeout=timeout)
+                rc = wait_reporting(proc, timeout, out_p, progress_label(config, condition, seed), on_progress)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill_group(proc.pid)
@@ -271,30 +186,18 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
         checkpoint_path=str(ckpt) if ckpt.is_file() else None,
         elapsed_s=round(elapsed, 3), started_at=started, steps=n_steps, step_avg_ms=step_ms,
     )
-    atomic_write_json(result_path, result.model_dump())
+    atomic_write_json(result_p, result.model_dump())
     return result
 
 
 # --- whole experiment ---------------------------------------------------------------------
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def summarize(config: ExperimentConfig, runs: list[RunResult], stopped_early: str | None = None) -> RawRuns:
-    order = {s: i for i, s in enumerate(config.seeds)}
-    runs = sorted(runs, key=lambda r: (order.get(r.seed, 1 << 30), r.condition))
-    conds = {c: condition_status([r for r in runs if r.condition == c]) for c in CONDITIONS}
-    return RawRuns(experiment_id=config.experiment_id, intervention=config.intervention, platform=config.platform,
-                   config=config, runs=runs, conditions=conds, stopped_early=stopped_early, finished_at=_now(),
-                   budget=budget_summary(config, runs))
-
-
-def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume: bool = True) -> list[RunResult]:
+def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume: bool = True,
+              on_progress: ProgressCallback | None = None) -> list[RunResult]:
     """Both conditions of each seed, up to config.parallel_limit() at once."""
     tasks = [(c, s) for s in seeds for c in CONDITIONS]
     with ThreadPoolExecutor(max_workers=min(config.parallel_limit(), len(tasks))) as pool:
-        futures = [pool.submit(run_one, config, c, s, out_dir, resume) for c, s in tasks]
+        futures = [pool.submit(run_one, config, c, s, out_dir, resume, on_progress) for c, s in tasks]
         try:
             return [f.result() for f in futures]
         except BaseException:
@@ -304,23 +207,26 @@ def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume:
             raise
 
 
-def log_entry(raw: RawRuns, out_dir: Path) -> dict:
-    runs = [{k: getattr(r, k) for k in ("run_id", "condition", "seed", "status", "val_bpb", "error")} for r in raw.runs]
-    # Same runs -> same entry_id: a resumed, already-finished experiment is not logged twice.
-    digest = hashlib.sha256(json.dumps(runs, sort_keys=True).encode()).hexdigest()[:12]
-    return {"entry_id": f"{raw.experiment_id}:{digest}", "experiment_id": raw.experiment_id,
-            "intervention": raw.intervention, "platform": raw.platform, "cycle": raw.config.cycle,
-            "out_dir": str(out_dir), "conditions": {k: v.model_dump() for k, v in raw.conditions.items()},
-            "budget_mode": raw.config.budget_mode,
-            "budget": raw.budget.model_dump() if raw.budget else None,
-            "stopped_early": raw.stopped_early, "runs": runs, "finished_at": raw.finished_at}
+def check_executable(config: ExperimentConfig) -> None:
+    """The command's program (e.g. torchrun) must start here: found now, not by the first seed's
+    Popen after config.json is written (make-config does not check it: configs are made elsewhere)."""
+    exe = config.argv()[0]
+    if not (os.access(config.resolved_workdir() / exe, os.X_OK) if os.sep in exe else shutil.which(exe)):
+        raise FileNotFoundError(f"trainer command {exe!r} is not an executable found on PATH")
 
 
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log: str | Path | None = None,
-                   resume: bool = True, calibration_cache: str | Path | None = None) -> RawRuns:
+                   resume: bool = True, on_progress: ProgressCallback | None = None,
+                   calibration_cache: str | Path | None = None) -> RawRuns:
     """All seeds (or the sequential design), then raw_runs.json and an experiment_log.json entry."""
     out_dir = Path(out_dir).resolve()
-    config.check_runnable()                       # refuse before anything runs
+    ignored = config.check_runnable()             # refuse before anything runs
+    check_executable(config)
+    from causal_core.experiments.actuation import warn_ignored
+    warn_ignored(config, ignored)
+    log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
+    check_output_dir(out_dir)
+    check_json_list(log)                          # not after every seed has trained
     out_dir.mkdir(parents=True, exist_ok=True)
     if (out_dir / "config.json").is_file() and resume:    # a resumed time-budget experiment keeps its steps
         saved = ExperimentConfig.load(out_dir / "config.json")
@@ -330,12 +236,10 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log
     config = resolve_budget(config, out_dir / "calibration", calibration_cache)
     config.save(out_dir / "config.json")
     if config.sequential:
-        from causal_core.experiments.sequential import run_sequential
-        runs, stopped = run_sequential(config, out_dir, resume=resume)
+        runs, stopped = run_sequential(config, out_dir, run_pairs, resume=resume)
     else:
-        runs, stopped = run_pairs(config, list(config.seeds), out_dir, resume), None
+        runs, stopped = run_pairs(config, list(config.seeds), out_dir, resume, on_progress), None
     raw = summarize(config, runs, stopped)
     atomic_write_json(out_dir / "raw_runs.json", raw.model_dump(mode="json"))
-    log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
-    locked_json_list_append(log, log_entry(raw, out_dir), key="entry_id")
+    locked_json_list_append(log, log_entry(raw, out_dir), key="entry_id", replace=LOG_IDENTITY)
     return raw

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -25,13 +26,19 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"config {args.config} not found") from None
     except (ValidationError, ValueError) as e:
         raise CliError(f"{args.config}: {first_error(e)}") from None
-    if args.max_parallel:
+    if args.max_parallel is not None:
+        if args.max_parallel < 1:
+            raise CliError(f"--max-parallel must be at least 1 (got {args.max_parallel})")
         cfg = cfg.model_copy(update={"max_parallel": args.max_parallel})
+    from causal_core.atomic import CorruptStateError
     from causal_core.experiments.budget import BudgetError
     from causal_core.experiments.runner import run_experiment
+    from causal_core.experiments.actuation import NotActuated
+    from causal_core.experiments.trainer_vars import TrainerSourceError
     try:
-        raw = run_experiment(cfg, args.out, experiment_log=args.experiment_log, resume=not args.no_resume)
-    except (FileNotFoundError, BudgetError) as e:
+        raw = run_experiment(cfg, args.out, experiment_log=args.experiment_log, resume=not args.no_resume,
+                             on_progress=lambda p: print(p.line(), flush=True))
+    except (FileNotFoundError, CorruptStateError, NotActuated, TrainerSourceError, BudgetError) as e:
         raise CliError(str(e)) from None
     for r in raw.runs:
         score = f"{r.val_bpb:.6f}" if r.val_bpb is not None else r.error
@@ -41,6 +48,6 @@ def run(args: argparse.Namespace) -> int:
     if args.analyze:
         from causal_core.experiments.stats import analyze, write_stats
         a = analyze(raw)
-        write_stats(a, f"{args.out}/stats.json")
+        write_stats(a, Path(args.out) / "stats.json")
         print(f"decision: {a.decision} effect={a.effect_bpb} p={a.p_value}")
     return 0 if all(s.status != "failed" for s in raw.conditions.values()) else 1

@@ -13,43 +13,22 @@ len(config.seeds). At each look:
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from scipy import stats as sps
 
+from causal_core.experiments.results import CONDITIONS, RunResult
+from causal_core.experiments.sequential_level import EFFICACY_FROM, look_alpha
 from causal_core.experiments.stats import decide
 
+__all__ = ["EFFICACY_FROM", "look_alpha", "conditional_power", "sequential_step", "run_sequential"]
+
 FUTILITY_CP = 0.10
-# No efficacy stop before 3 pairs: a t test with 1 degree of freedom spends alpha for nothing.
-EFFICACY_FROM = 3
 DESIGN_EFFECT_MDES = 2.0       # the alternative the futility rule is generous to
 Step = Literal["continue", "efficacy", "futility", "final"]
-
-
-@lru_cache(maxsize=64)
-def look_alpha(min_pairs: int, max_pairs: int, alpha: float = 0.05, n_sim: int = 200_000, seed: int = 0) -> float:
-    """Pocock-type constant two-sided level per look: P_H0(t_n < -crit at any look) = alpha/2.
-
-    The paired t statistic is pivotal under H0 (normal differences), so the level does not
-    depend on the noise; it is calibrated once by seeded Monte Carlo and cached.
-    """
-    min_pairs = max(min_pairs, EFFICACY_FROM)
-    if max_pairs <= min_pairs:
-        return alpha
-    rng = np.random.default_rng(seed)
-    d = rng.standard_normal((n_sim, max_pairs))
-    n = np.arange(1, max_pairs + 1)
-    cs, cs2 = np.cumsum(d, axis=1), np.cumsum(d * d, axis=1)
-    looks = slice(min_pairs - 1, max_pairs)
-    mean = cs[:, looks] / n[looks]
-    var = (cs2[:, looks] - n[looks] * mean**2) / (n[looks] - 1)
-    t = mean / np.sqrt(var / n[looks])
-    p_one = sps.t.cdf(t, df=n[looks] - 1)          # lower tail: evidence of improvement
-    min_p = p_one.min(axis=1)
-    return float(2 * np.quantile(min_p, alpha / 2))
 
 
 def conditional_power(diffs: np.ndarray, max_pairs: int, mde: float, alpha_look: float) -> float:
@@ -81,14 +60,14 @@ def sequential_step(diffs, max_pairs: int, mde: float = 0.002, alpha: float = 0.
     return "continue"
 
 
-def run_sequential(config, out_dir: Path, resume: bool = True):
-    """Run pairs until `sequential_step` stops; returns (runs, why it stopped early or None)."""
-    from causal_core.experiments.runner import run_pairs
+def run_sequential(config, out_dir: Path, run_pairs: Callable[..., list[RunResult]], resume: bool = True):
+    """Run pairs (with the runner's `run_pairs`) until `sequential_step` stops; returns
+    (runs, why it stopped early or None)."""
     seeds = list(config.seeds)
     runs = run_pairs(config, seeds[:config.min_pairs], out_dir, resume)
     used = config.min_pairs
     while True:
-        lost = {c: sum(1 for r in runs if r.condition == c and not r.complete) for c in ("control", "treatment")}
+        lost = {c: sum(1 for r in runs if r.condition == c and not r.complete) for c in CONDITIONS}
         if max(lost.values()) >= 2:        # the condition has failed; more seeds cannot rescue the gate
             return runs, "condition failed" if used < len(seeds) else None
         c = {r.seed: r.val_bpb for r in runs if r.condition == "control" and r.complete}

@@ -17,6 +17,8 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
 from causal_core.atomic import atomic_write_json
+from causal_core.experiments.results import RawRuns
+from causal_core.experiments.sequential_level import look_alpha
 from causal_core.experiments.budget import BudgetSummary
 
 Decision = Literal["confirmed", "suggestive", "null", "failed"]
@@ -32,6 +34,8 @@ def decide(*, n_pairs: int, effect: float | None, p_adjusted: float | None, p_ra
     suggestive: not confirmed, effect < 0 AND (raw p < alpha OR effect <= -mde).
     null:       everything else (no improvement shown; includes significant harm).
     A p-value that is NaN (zero variance of the differences) counts as 1.
+    In the loop `alpha` is the cycle's online level (`gate_alpha(online_level(...))`, LORD++ below),
+    so the tenth test of a long loop is held to the standard its past earned.
     """
     if condition_failed or n_pairs < 2 or effect is None or not math.isfinite(effect):
         return "failed"
@@ -108,10 +112,12 @@ def paired_stats(control: np.ndarray, treatment: np.ndarray, n_boot: int = 9999,
 def analyze(raw_runs, *, mde: float | None = None, alpha: float | None = None, n_boot: int = 9999,
             seed: int = 0) -> Analysis:
     """Analysis of one experiment as a family of one (use `holm` to adjust across a cycle)."""
-    from causal_core.experiments.runner import RawRuns
+    from causal_core.experiments.analysis_inputs import check_options, check_scores
+    check_options(mde, alpha, n_boot)
     raw = raw_runs if isinstance(raw_runs, RawRuns) else RawRuns.load(raw_runs)
     cfg = raw.config
     c, t = raw.scores("control"), raw.scores("treatment")
+    check_scores({"control": c, "treatment": t})
     seeds = [s for s in cfg.seeds if s in c and s in t] + sorted(set(c) & set(t) - set(cfg.seeds))
     cs, ts = np.array([c[s] for s in seeds]), np.array([t[s] for s in seeds])
     st = paired_stats(cs, ts, n_boot=n_boot, seed=seed)
@@ -127,7 +133,6 @@ def analyze(raw_runs, *, mde: float | None = None, alpha: float | None = None, n
         a.notes.append("decided under " + raw.budget.describe())
     if cfg.sequential and a.p_value is not None:
         # The last look of a group-sequential design is compared with its calibrated level.
-        from causal_core.experiments.sequential import look_alpha
         nominal = look_alpha(cfg.min_pairs, len(cfg.seeds), a.alpha)
         a.p_gate = min(1.0, a.p_value * a.alpha / nominal)
         a.notes.append(f"sequential design: per-look level {nominal:.4g}; p_gate = p * alpha / level")
@@ -154,6 +159,46 @@ def holm(analyses: list[Analysis]) -> list[Analysis]:
 
 def analyze_cycle(raw_runs_list: list, **kw) -> list[Analysis]:
     return holm([analyze(r, **kw) for r in raw_runs_list])
+
+
+# --- Error control over the loop's life: LORD++ (Ramdas et al. 2017), one test per cycle -------------
+# Why LORD++: it controls the FDR at any time under independence (each cycle runs on its own seeds),
+# and a confirmation earns wealth back, so a loop that keeps finding real effects keeps testing at a
+# useful level, while a run of nulls drains it (alpha-spending would only drain). SAFFRON's (1 - lambda)
+# factor halves the first levels, which a loop of 5-20 tests cannot afford. Reasoning: docs/experiments.md.
+LORD_GAMMA_EXPONENT = 1.6      # gamma_j proportional to j^-1.6: most of the wealth on the first ~10 tests
+
+
+def lord_gamma(j: int) -> float:
+    """The spending sequence (non-increasing, sums to 1 over j >= 1)."""
+    return 0.0 if j < 1 else float(j ** -LORD_GAMMA_EXPONENT / _ZETA)
+
+
+def _zeta() -> float:
+    from scipy.special import zeta
+    return float(zeta(LORD_GAMMA_EXPONENT))
+
+
+_ZETA = _zeta()
+
+
+def online_level(index: int, rejections: list[int], alpha: float = 0.05, w0: float | None = None) -> float:
+    """LORD++ level alpha_t of the loop's `index`-th test (1-based), given the indices of its earlier
+    tests that confirmed something: gamma_t W0 + (alpha - W0) gamma_{t-tau_1} + alpha sum_{j>=2} gamma_{t-tau_j}."""
+    w0 = alpha / 2 if w0 is None else w0
+    if index < 1 or not 0 < w0 <= alpha:
+        raise ValueError(f"online_level: index must be >= 1 and 0 < w0 <= alpha (got {index}, {w0}, {alpha})")
+    taus = sorted(t for t in rejections if t < index)
+    level = lord_gamma(index) * w0
+    for i, tau in enumerate(taus):
+        level += (alpha - w0 if i == 0 else alpha) * lord_gamma(index - tau)
+    return level
+
+
+def gate_alpha(level: float) -> float:
+    """The gate's two-sided alpha for an online level: the gate confirms only improvements, so a
+    two-sided p < a confirms a null with probability <= a/2, and a = 2 * level spends exactly `level`."""
+    return min(1.0, 2.0 * level)
 
 
 def write_stats(analysis: Analysis | list[Analysis], path: str | Path) -> Path:

@@ -11,22 +11,13 @@ from causal_core.experiments.config import ExperimentConfig, from_catalog
 from causal_core.experiments.record_writer import write_experiment_record
 from causal_core.experiments.refutation import RefutationReport, refute
 from causal_core.experiments.refutation import apply as apply_refutation
-from causal_core.experiments.runner import RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.results import LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.stats import Analysis, analyze, load_stats, write_stats
-from causal_core.loop.layout import CycleLayout, LoopLayout
+from causal_core.loop.layout import CycleLayout, LoopLayout, cycle_stats
 from causal_core.loop.params import LoopParams
 from causal_core.loop.run_reuse import runs_to_train
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TRAINER = REPO_ROOT / "train_gpt_mlx.py"
-
-
-def base_env(params: LoopParams) -> dict[str, str | int | float]:
-    data = Path(params.data_path).resolve()
-    env: dict[str, str | int | float] = {"PRESET": "cpu_small", "DATA_PATH": str(data),
-                                         "TOKENIZER_PATH": str(data / "tokenizer.model")}
-    env.update(params.trainer_env)
-    return env
+from causal_core.loop.stack import stacked_sides
+from causal_core.trainer import REPO_ROOT, TRAINER, base_env
 
 
 def threads_per_run(params: LoopParams, n_runs: int) -> int:
@@ -38,31 +29,35 @@ def threads_per_run(params: LoopParams, n_runs: int) -> int:
 
 def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
                 seeds: list[int] | None = None, budget_s: float | None = None,
-                stack: dict[str, dict] | None = None) -> ExperimentConfig:
+                stack: dict[str, dict] | None = None, alpha: float | None = None) -> ExperimentConfig:
     """The cycle's config, on top of `stack` (confirmed interventions); an existing
     config.json wins (a resumed cycle runs what it planned)."""
     if cyc.config.is_file():
         return ExperimentConfig.load(cyc.config)
-    from causal_core.loop.stack import stacked_sides
     seeds = seeds or params.seeds
     n_runs = 2 * len(seeds)
     threads = threads_per_run(params, n_runs)
-    from_catalog(intervention)      # refuses an unknown or non-switchable name in its own words
+    from_catalog(intervention, base_env=base_env(params.data_path, params.trainer_env))   # refuses an unknown or non-switchable name in its own words
     treatment, control = stacked_sides(intervention, stack or {})
     timed = params.budget_mode == "time"
     cfg = ExperimentConfig(intervention=intervention, stack=dict(stack or {}), treatment=treatment, control=control,
                            seeds=seeds, budget_s=max(budget_s or params.budget_s, params.time_budget_s if timed else 0),
-                           base_env=base_env(params),
+                           base_env=base_env(params.data_path, params.trainer_env),
                            trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
                            max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads),
-                           budget_mode=params.budget_mode, time_budget_s=params.time_budget_s if timed else None)
+                           budget_mode=params.budget_mode, time_budget_s=params.time_budget_s if timed else None,
+                           alpha=alpha or params.alpha)     # the cycle's online level (online_fdr.py)
     cfg = resolve_budget(cfg, cyc.dir / "calibration")     # time budget: each arm's steps from its step time
+    from causal_core.experiments.actuation import warn_ignored
+    warn_ignored(cfg, cfg.check_runnable())   # refuses a switch the trainer never reads (actuation.py)
     cfg.save(cyc.config)
     return cfg
 
 
 def cycle_finished(cyc: CycleLayout) -> bool:
-    return cyc.stats.is_file() and cyc.record.is_file() and cyc.dag.is_file()
+    """record.json is a cycle's last output before its DAG (single, screening or multi-arm)."""
+    analysed = cyc.stats.is_file() or cyc.screen_analysis.is_file() or any(cyc.arms_dir.glob("*/experiment/stats.json"))
+    return analysed and cyc.record.is_file() and cyc.dag.is_file()
 
 
 def seed_jobs(cfg: ExperimentConfig) -> list[tuple[str, int]]:
@@ -125,7 +120,8 @@ def record_step(layout: LoopLayout, cyc: CycleLayout, raw: RawRuns, analysis: An
     record = write_experiment_record(cyc.experiment_dir, records_out)
     atomic_write_json(cyc.record, {"path": str(record)})
     # entry_id hashes the runs: a resumed cycle never logs the same experiment twice.
-    locked_json_list_append(layout.experiment_log, log_entry(raw, cyc.experiment_dir), key="entry_id")
+    locked_json_list_append(layout.experiment_log, log_entry(raw, cyc.experiment_dir), key="entry_id",
+                            replace=LOG_IDENTITY)
     return record
 
 
@@ -137,18 +133,17 @@ def experiment_rows(layout: LoopLayout) -> list[dict]:
     """One row per finished cycle, for the UI's table artifact and the final report."""
     rows = []
     for d in sorted(layout.root.glob("cycle_*"), key=lambda p: int(p.name.split("_")[1])):
-        stats = d / "experiment" / "stats.json"
-        if not stats.is_file():
-            continue
-        a = load_stats(stats)
-        lo, hi = a.ci_t or (None, None)
-        rows.append({
-            "cycle": int(d.name.split("_")[1]), "intervention": a.intervention,
-            "control_bpb": _mean(a.control_bpb), "treatment_bpb": _mean(a.treatment_bpb),
-            "effect_bpb": _r(a.effect_bpb), "ci_low": _r(lo), "ci_high": _r(hi),
-            "p": _r(a.p_adjusted, 4), "n_pairs": a.n_pairs, "decision": a.decision,
-            **_budget_cols(a),
-        })
+        for stats in cycle_stats(d):      # one row per arm of a multi-arm cycle
+            a = load_stats(stats)
+            lo, hi = a.ci_t or (None, None)
+            rows.append({
+                "cycle": int(d.name.split("_")[1]), "intervention": a.intervention,
+                "control_bpb": _mean(a.control_bpb), "treatment_bpb": _mean(a.treatment_bpb),
+                "effect_bpb": _r(a.effect_bpb), "ci_low": _r(lo), "ci_high": _r(hi),
+                "p": _r(a.p_adjusted, 4), "n_pairs": a.n_pairs, "decision": a.decision,
+                "alpha": _r(a.alpha, 4), "family_size": a.family_size,
+                **_budget_cols(a),
+            })
     return rows
 
 
@@ -171,7 +166,7 @@ def runs_trained(layout: LoopLayout) -> int:
     """Training runs the loop made in its cycles (experiment and replication); runs served
     from an earlier cycle (reuse_runs) trained nothing and do not count."""
     n = 0
-    for p in layout.root.glob("cycle_*/*/raw_runs.json"):
+    for p in layout.root.glob("cycle_*/**/raw_runs.json"):     # experiment, replication, arms, screen pairs
         n += sum(1 for r in RawRuns.load(p).runs if not r.reused)
     return n
 
@@ -201,7 +196,8 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
         f"**Decision: {analysis.decision}**  ",
         f"Effect (treatment - control): {_fmt(analysis.effect_bpb)} val_bpb, "
         f"95% t interval [{_fmt(lo)}, {_fmt(hi)}], p = {_fmt(analysis.p_adjusted, 4)} "
-        f"(Holm over {analysis.family_size}), {analysis.n_pairs} complete pairs, MDE {analysis.mde_bpb}.",
+        f"(Holm over {analysis.family_size}), {analysis.n_pairs} complete pairs, MDE {analysis.mde_bpb}, "
+        f"gate alpha {analysis.alpha:.4g}.",
         "",
         f"Why this intervention: {why}",
         "",

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from causal_core import catalog
+from causal_core.env_policy import check_names
+from causal_core.experiments.config import check_seeds
 
 TWO_DAYS_S = 2 * 24 * 3600
 
@@ -37,16 +39,31 @@ class LoopParams(BaseModel):
     reuse_runs: bool = Field(True, description="serve a run whose resolved trainer config, seed and code were already trained")
     stack_confirmed: bool = Field(True, description="test each next intervention on top of the ones confirmed so far")
     replicate: bool = Field(True, description="replicate a confirmed effect on fresh seeds when the wall-clock gate allows")
+    online_fdr: bool = Field(True, description="hold each confirmatory cycle to its LORD++ level alpha_t (FDR over the loop's life)")
+    alpha: float = Field(0.05, gt=0, lt=1, description="the gate's alpha; with online_fdr the loop's nominal FDR")
+    screen_k: int = Field(0, ge=0, description="switches per screening cycle (0 = never screen; docs/experiments.md has the rule)")
+    screen_seeds: int = Field(1, ge=1, description="seeds every design row runs on (common random numbers)")
+    screen_max_rows: int = Field(8, ge=4, description="rows of a screening design at most (mirror-paired, so even)")
+    screen_resolution: Literal[3, 4] = Field(4, description="4: fold-over designs (main effects clear of 2FIs); 3: Plackett-Burman, half the runs")
+    screen_min_ei: float = Field(0.001, ge=0, description="expected improvement (bpb) a switch needs to be screened")
+    max_arms: int = Field(3, ge=1, description="treatment arms of a multi-arm confirmation cycle at most")
     run_diagnostics: bool = Field(True, description="run checkpoint diagnostics in cycle 0 where available")
     assemble: bool = Field(True, description="assemble a submission at the end")
+    probe_before: str | None = Field(None, description="run the gradient-direction probe (with its own approval pause) "
+                                     "before testing this intervention; its sweep then runs under the cost ceiling")
+    probe_pools: list[str] = Field(default_factory=lambda: ["freq:top", "freq:mid"], min_length=2, max_length=2,
+                                   description="the probe's pools A and B (shards:<glob>, freq:..., pos:...)")
+    probe_separation_t: float = Field(1.0, ge=0, description="cost ceiling: |paired t| of the first phase needed to go on")
 
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError("at least one seed is required (got none)")
-        if len(set(v)) != len(v):
-            raise ValueError(f"duplicate seeds in {v}")
+        return check_seeds(v)           # the experiment's own rule, before discovery runs
+
+    @field_validator("trainer_env")
+    @classmethod
+    def _env(cls, v: dict) -> dict:
+        check_names(v)      # no LD_PRELOAD, PYTHONPATH, ... (env_policy.py)
         return v
 
     @field_validator("budget_s", "approval_timeout_s")
@@ -56,7 +73,7 @@ class LoopParams(BaseModel):
             raise ValueError(f"must be positive (got {v})")
         return v
 
-    @field_validator("first_intervention")
+    @field_validator("first_intervention", "probe_before")
     @classmethod
     def _known(cls, v: str | None) -> str | None:
         if v is None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections import Counter
 
 from causal_core.dag import DagResult
-from causal_core.loop.cycle import base_env, experiment_rows
+from causal_core.loop import diagnostic_rules
+from causal_core.loop.cycle import experiment_rows
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.stack import confirmed_stack, conflict
 from causal_core.loop.state import CyclePlan
+from causal_core.trainer import base_env
 
 MAX_TESTS = 2
 FRESH_SEED_STRIDE = 1000
@@ -32,8 +34,12 @@ def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> C
                          source="first_intervention")
     tested = Counter(r["intervention"] for r in experiment_rows(layout))
     stack = confirmed_stack(layout) if params.stack_confirmed else {}
-    base = base_env(params)
-    for c in dag.candidates or ([dag.next_intervention] if dag.next_intervention else []):
+    base = base_env(params.data_path, params.trainer_env)
+    cands = dag.candidates or ([dag.next_intervention] if dag.next_intervention else [])
+    # Diagnostics that inform (loop/diagnostic_rules.py): a quant gap above its threshold moves the
+    # gap-lowering interventions to the front; the reason goes into the proposal's text.
+    cands, gap_note = diagnostic_rules.favour_gap_lowering(cands, layout)
+    for c in cands:
         k = tested[c.intervention]
         if k >= MAX_TESTS or (stack and conflict(c.intervention, stack, base)):
             continue
@@ -41,6 +47,12 @@ def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> C
         why = c.reason + (f"; test {k + 1} of it, on fresh seeds {seeds}" if k else "")
         if stack:
             why += f"; on top of the confirmed {', '.join(stack)}"
+        if gap_note and c.intervention in diagnostic_rules.GAP_LOWERING:
+            why += f"; {gap_note}"
+        expected = c.expected_effect_bpb
+        prior, ident_note = diagnostic_rules.identifiability_note(layout, c.intervention)
+        if ident_note:       # mostly multi-variable evidence: the randomized test, not the estimate, decides
+            why, expected = why + f"; {ident_note}", prior
         return CyclePlan(cycle=n, intervention=c.intervention, why=why,
-                         expected_effect_bpb=c.expected_effect_bpb, seeds=seeds)
+                         expected_effect_bpb=expected, seeds=seeds)
     return None

@@ -38,6 +38,10 @@ def write_final_report(layout: LoopLayout, params: LoopParams, reason: str | Non
         "experiment_log": str(layout.experiment_log),
         "params": params.model_dump(),
     }
+    from causal_core.loop.report_probe import probe_markdown, probe_summaries
+    report["probes"] = probe_summaries(layout)
+    from causal_core.loop.report_diagnostics import diagnostics_markdown, diagnostics_summary
+    report["diagnostics"] = diagnostics_summary(layout, rows, params.data_path)
     if assemble:
         report["submission"] = _assemble(layout, params)
     md = [
@@ -57,6 +61,7 @@ def write_final_report(layout: LoopLayout, params: LoopParams, reason: str | Non
     md += ["", f"Confirmed: {', '.join(report['confirmed']) or 'none'}", "",
            f"DAG before: `{report['dag_before']}`  ", f"DAG after: `{report['dag_after']}`", "",
            "Records written:", *[f"- `{p}`" for p in report["records_written"]]]
+    md += diagnostics_markdown(report["diagnostics"]) + probe_markdown(report["probes"])
     if "submission" in report:
         md += ["", f"Submission: {report['submission']}"]
     atomic_write_json(layout.final_report_json, report)

@@ -13,8 +13,11 @@ from pathlib import Path
 
 from causal_core.atomic import atomic_write_json, file_lock
 from causal_core.experiments.config import ExperimentConfig
-from causal_core.experiments.runner import REUSED_PREFIX, RunResult, run_one
-from causal_core.run_key import TRAINER, run_key
+from causal_core.experiments.progress import ProgressCallback
+from causal_core.experiments.results import REUSED_PREFIX, RunResult, result_path
+from causal_core.experiments.runner import run_one
+from causal_core.run_key import run_key
+from causal_core.trainer import TRAINER
 
 
 def _key(cfg: ExperimentConfig, condition: str, seed: int) -> str | None:
@@ -35,10 +38,11 @@ def _load(path: Path) -> RunResult | None:
         return None
 
 
-def run_or_reuse(cfg: ExperimentConfig, condition: str, seed: int, out_dir: Path, index: Path) -> RunResult:
+def run_or_reuse(cfg: ExperimentConfig, condition: str, seed: int, out_dir: Path, index: Path,
+                 on_progress: ProgressCallback | None = None) -> RunResult:
     out_dir = Path(out_dir).resolve()
-    result_path = out_dir / "runs" / f"{cfg.run_id(condition, seed)}.result.json"
-    if (done := _load(result_path)) is not None:         # this very run finished before (resume)
+    result_p = result_path(out_dir, cfg.run_id(condition, seed))
+    if (done := _load(result_p)) is not None:         # this very run finished before (resume)
         return done
     key = _key(cfg, condition, seed)
     if key is not None and index.is_file():
@@ -46,13 +50,13 @@ def run_or_reuse(cfg: ExperimentConfig, condition: str, seed: int, out_dir: Path
         if earlier and (orig := _load(Path(earlier))) is not None:
             reused = orig.model_copy(update={"run_id": cfg.run_id(condition, seed), "condition": condition,
                                              "score_source": f"{REUSED_PREFIX}{orig.run_id}:{orig.score_source}"})
-            atomic_write_json(result_path, reused.model_dump())
+            atomic_write_json(result_p, reused.model_dump())
             return reused
-    result = run_one(cfg, condition, seed, out_dir)
+    result = run_one(cfg, condition, seed, out_dir, on_progress=on_progress)
     if key is not None and result.complete:
         with file_lock(index):
             entries = json.loads(index.read_text()) if index.is_file() else {}
-            entries.setdefault(key, str(result_path))
+            entries.setdefault(key, str(result_p))
             atomic_write_json(index, entries)
     return result
 
@@ -64,7 +68,7 @@ def runs_to_train(cfg: ExperimentConfig, jobs: list[tuple[str, int]], out_dir: P
     entries = json.loads(index.read_text()) if index is not None and index.is_file() else {}
     n = 0
     for condition, seed in jobs:
-        if _load(out_dir / "runs" / f"{cfg.run_id(condition, seed)}.result.json") is not None:
+        if _load(result_path(out_dir, cfg.run_id(condition, seed))) is not None:
             continue
         earlier = entries.get(_key(cfg, condition, seed) or "")
         if earlier and _load(Path(earlier)) is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from causal_core.catalog import NAMES
 from causal_core.records import logs, matcher, readme_formats as rf, submission
+from causal_core.records.guard import RootGuard
 from causal_core.schemas import Evidence, ExperimentOutcome, InterventionMention, RecordEntry
 
 _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})[_ -]?(.*)$")
@@ -41,8 +42,10 @@ def folder_text(name: str) -> str:
     return words + "\n" + _CAMEL.sub(" ", words)
 
 
-def _read_readme(path: Path, warnings: list[str]) -> str | None:
-    data = path.read_bytes()
+def _read_readme(path: Path, guard: RootGuard, warnings: list[str]) -> str | None:
+    data = guard.read(path, warnings)
+    if data is None:
+        return None
     if b"\x00" in data[:8192]:
         warnings.append(f"{path.name}: binary file, not a text README; ignored")
         return None
@@ -53,16 +56,18 @@ def _read_readme(path: Path, warnings: list[str]) -> str | None:
         return data.decode("utf-8", errors="replace")
 
 
-def build_entry(folder: Path, root: Path) -> RecordEntry:
+def build_entry(folder: Path, root: Path, guard: RootGuard | None = None) -> RecordEntry:
+    """Every file is read through `guard` (links out of the root refused, sizes capped)."""
+    guard = guard or RootGuard(root)
     rid = folder.relative_to(root).as_posix()
     e = RecordEntry(record_id=rid)
     warnings: list[str] = []
     sub = submission.Submission()
-    if (folder / "submission.json").is_file():
-        sub = submission.load(folder / "submission.json")
+    if (raw_sub := guard.read(folder / "submission.json", warnings)) is not None:
+        sub = submission.load(folder / "submission.json", raw_sub)
         warnings += sub.warnings
-    readme = _read_readme(folder / "README.md", warnings) if (folder / "README.md").is_file() else None
-    log_scores, log_warn = logs.scores(folder)
+    readme = _read_readme(folder / "README.md", guard, warnings)
+    log_scores, log_warn = logs.scores(folder, guard)
     warnings += log_warn
 
     # ---- interventions: sources in priority order (first stated attribute value wins)
@@ -94,7 +99,7 @@ def build_entry(folder: Path, root: Path) -> RecordEntry:
         for row in facts.delta_rows:
             delta_mentions += matcher.scan(row, "README.md")
     if readme is None and not any(not l.endswith(":settings") for l, _ in sub_texts):
-        defaults = logs.script_defaults(folder)
+        defaults = logs.script_defaults(folder, guard)
         if defaults:
             mentions += matcher.scan(defaults, "train log (script defaults)")
             warnings.append("no README.md or submission.json: interventions read from the folder name "
@@ -223,7 +228,7 @@ def build_entry(folder: Path, root: Path) -> RecordEntry:
         if e.parent is None:
             e.parent, e.field_sources["parent"] = _norm_pr(bm.group(1)), "README.md:text"
 
-    if e.experiment is None and (st := logs.main_step_time(folder)) is not None:
+    if e.experiment is None and (st := logs.main_step_time(folder, guard)) is not None:
         e.h100_step_avg_ms = st[1].step_avg_ms
         e.field_sources["h100_step_avg_ms"] = f"{st[0]}:{st[1].line_no} ({st[1].how})"
     if e.experiment is None:

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shutil
 import sys
 from pathlib import Path
 
 from causal_core.atomic import atomic_write_text
 from causal_core.cli import CliError
+from causal_core.one_line import describe
+from causal_core.safe_paths import check_output_file, first_missing
 from causal_core.records.pipeline import RecordsError, extract_records
 
 
@@ -19,29 +22,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="first write a record folder for this raw experiment result into the LAST --records root")
 
 
-def _append_experiment(raw: Path, records_dir: Path) -> Path:
+def _append_experiment(raw: Path, records_dir: Path) -> tuple[Path, Path | None]:
+    """Write the experiment's record folder; returns it and the topmost folder this call created."""
     # Lazy: the experiments package is optional for extraction itself.
     try:
         mod = importlib.import_module("causal_core.experiments.record_writer")
-        writer = mod.write_experiment_record
+        writer, where = mod.write_experiment_record, mod.experiment_record_folder
     except (ImportError, AttributeError) as e:
         raise CliError("--append-experiment needs causal_core.experiments.record_writer."
                        f"write_experiment_record, which is not available ({e})") from None
     if not raw.is_file():
         raise CliError(f"{raw}: raw result file not found")
-    return Path(writer(raw, records_dir))
+    try:       # raw_runs.json comes from another machine: truncated, crafted or not ours
+        folder = where(raw, records_dir)
+        created = first_missing(folder)
+        return Path(writer(raw, records_dir)), created
+    except ValueError as e:     # pydantic's ValidationError, json errors and UnsafePathError are ValueErrors
+        raise CliError(f"{raw}: not a usable raw result ({describe(e)})") from None
 
 
 def run(args: argparse.Namespace) -> int:
     roots = list(args.records)
+    check_output_file(args.out, "--out")
+    appended = None
     if args.append_experiment is not None:
-        folder = _append_experiment(args.append_experiment, roots[-1])
+        folder, appended = _append_experiment(args.append_experiment, roots[-1])
         print(f"wrote experiment record {folder}", file=sys.stderr)
     try:
         result = extract_records(roots)
-    except RecordsError as e:
-        raise CliError(str(e)) from None
-    atomic_write_text(args.out, result.model_dump_json(indent=2) + "\n")
+        atomic_write_text(args.out, result.model_dump_json(indent=2) + "\n")
+    except BaseException as e:
+        if appended is not None:     # nothing half-done: the new record folder goes with the failed run
+            shutil.rmtree(appended, ignore_errors=True)
+        if isinstance(e, RecordsError):
+            raise CliError(str(e)) from None
+        raise
     cov = result.field_coverage
     print(f"{len(result.records)} records, {len(result.skipped)} skipped -> {args.out}; coverage "
           + " ".join(f"{k}={cov[k]:.3f}" for k in ("val_bpb", "name", "date", "interventions", "all_four")))

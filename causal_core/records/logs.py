@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from causal_core.logparse import ScoreLine, StepTime, final_score, step_time
+from causal_core.records.guard import RootGuard
 
 _SEED = re.compile(r"seed[_-]?(\d+)", re.I)
 # Logs echo the training script: its defaults say how a README-less run was configured.
@@ -19,24 +20,24 @@ class LogScore:
     score: ScoreLine
 
 
-def read_text(path: Path) -> str | None:
-    data = path.read_bytes()
-    if b"\x00" in data[:4096]:
+def read_text(path: Path, guard: RootGuard, warnings: list[str] | None = None) -> str | None:
+    data = guard.read(path, warnings)
+    if data is None or b"\x00" in data[:4096]:
         return None
     return data.decode("utf-8", errors="replace")
 
 
-def log_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.log") if p.is_file())
+def log_files(folder: Path, guard: RootGuard) -> list[Path]:
+    return guard.files_under(folder, ".log")
 
 
-def scores(folder: Path) -> tuple[list[LogScore], list[str]]:
+def scores(folder: Path, guard: RootGuard) -> tuple[list[LogScore], list[str]]:
     out, warnings = [], []
-    for p in log_files(folder):
+    for p in log_files(folder, guard):
         rel = p.relative_to(folder).as_posix()
-        text = read_text(p)
+        text = read_text(p, guard, warnings)
         if text is None:
-            warnings.append(f"{rel}: binary file; ignored")
+            warnings.append(f"{rel}: binary or unreadable file; ignored")
             continue
         s = final_score(text)
         if s is None:
@@ -46,21 +47,21 @@ def scores(folder: Path) -> tuple[list[LogScore], list[str]]:
     return out, warnings
 
 
-def main_step_time(folder: Path) -> tuple[str, StepTime] | None:
+def main_step_time(folder: Path, guard: RootGuard) -> tuple[str, StepTime] | None:
     """(log, its step time) of the record's main run: train.log, else the first log that has one."""
-    files = log_files(folder)
+    files = log_files(folder, guard)
     for p in sorted(files, key=lambda p: p.name != "train.log"):
-        text = read_text(p)
+        text = read_text(p, guard)
         st = step_time(text) if text else None
         if st is not None:
             return p.relative_to(folder).as_posix(), st
     return None
 
 
-def script_defaults(folder: Path) -> str:
+def script_defaults(folder: Path, guard: RootGuard) -> str:
     """`VAR=default` lines from the script source echoed at the top of the first log."""
-    for p in log_files(folder):
-        text = read_text(p)
+    for p in log_files(folder, guard):
+        text = read_text(p, guard)
         if text:
             return "\n".join(f"{k}={v}" for k, v in _ENV_DEFAULT.findall(text))
     return ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from causal_core.records import build, crossref, discover
+from causal_core.records.guard import RootGuard
 from causal_core.schemas import InterventionsFile, RecordEntry, SkippedFolder
 
 COVERAGE_FIELDS = ("val_bpb", "name", "date", "interventions")
@@ -40,7 +41,8 @@ def extract_records(roots: list[Path]) -> InterventionsFile:
     for root in roots:
         if not root.is_dir():
             raise RecordsError(f"{root}: not a folder")
-        folders, skipped = discover.walk(root)
+        guard = RootGuard(root)
+        folders, skipped = discover.walk(root, guard)
         for d, reason in skipped:
             out.skipped.append(SkippedFolder(path=str(d), reason=reason))
         for d in folders:
@@ -51,9 +53,11 @@ def extract_records(roots: list[Path]) -> InterventionsFile:
                 continue
             seen[rid] = root
             try:
-                out.records.append(build.build_entry(d, root))
+                out.records.append(build.build_entry(d, root, guard))
             except Exception as e:      # one unreadable record must not lose the others
                 out.skipped.append(SkippedFolder(path=str(d), reason=f"{type(e).__name__}: {e}"))
+            for p, reason in guard.take_refused():     # files refused inside the record
+                out.skipped.append(SkippedFolder(path=str(p), reason=reason))
     if not out.records:
         what = "; ".join(f"{s.path}: {s.reason}" for s in out.skipped[:3])
         raise RecordsError(f"no records found under {', '.join(map(str, roots))}" + (f" ({what})" if what else ""))

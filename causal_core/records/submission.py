@@ -54,16 +54,20 @@ def valid_bpb(v) -> bool:
     return v is not None and math.isfinite(v) and BPB_RANGE[0] <= v <= BPB_RANGE[1]
 
 
-def load(path: Path) -> Submission:
+def load(path: Path, raw: bytes | None = None) -> Submission:
+    """Parse submission.json; `raw` is its content when the caller read it already (capped)."""
     sub = Submission()
     try:
-        raw = path.read_bytes()
+        raw = path.read_bytes() if raw is None else raw
         data = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         sub.warnings.append(f"{path.name}: not UTF-8 text; ignored")
         return sub
     except json.JSONDecodeError as e:
         sub.warnings.append(f"{path.name}: invalid JSON (line {e.lineno} column {e.colno}: {e.msg}); ignored")
+        return sub
+    except RecursionError:        # "[[[[..." thousands deep: json's parser gives up
+        sub.warnings.append(f"{path.name}: JSON nested too deeply; ignored")
         return sub
     if not isinstance(data, dict):
         sub.warnings.append(f"{path.name}: top level is {type(data).__name__}, expected an object; ignored")

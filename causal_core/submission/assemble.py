@@ -25,6 +25,7 @@ from pathlib import Path
 from statistics import fmean, stdev
 from typing import Any
 
+from causal_core.safe_paths import within
 from causal_core.atomic import (
     atomic_write_bytes,
     atomic_write_json,
@@ -32,17 +33,13 @@ from causal_core.atomic import (
     file_lock,
 )
 from causal_core.experiments.budget import resolve as resolve_budget
+from causal_core.experiments import results
 from causal_core.experiments.config import ExperimentConfig
-from causal_core.experiments.runner import (
-    RawRuns,
-    RunResult,
-    run_experiment,
-    run_one,
-    summarize,
-)
+from causal_core.experiments.results import RawRuns, RunResult, summarize
+from causal_core.experiments.runner import run_experiment, run_one
 from causal_core.experiments.stats import Analysis, analyze, to_outcome, write_stats
 from causal_core.schemas import ExperimentOutcome
-from causal_core.submission import checks, compat, readme
+from causal_core.submission import checks, compat, readme, realise
 from causal_core.submission.findings import (
     AssembleError,
     Cycle,
@@ -126,7 +123,6 @@ def collect_runs(sel: Selection, cycles: list[Cycle], seeds: list[int], out_dir:
     cfg, final_cond = final_config(sel, seeds, max_parallel)
     cfg = resolve_budget(cfg, out_dir / "calibration")      # time budget: steps per arm before any key is taken
     conditions = [final_cond] if sel.baseline_only else ["control", "treatment"]
-    runs_dir = out_dir / "runs"
     trainer = cfg.trainer_path()
     trainer_size = trainer.stat().st_size if trainer and trainer.is_file() else None
     idx = reuse_index(cycles)
@@ -140,7 +136,7 @@ def collect_runs(sel: Selection, cycles: list[Cycle], seeds: list[int], out_dir:
         key = _env_key(cfg, cond)
         for s in seeds:
             rid = cfg.run_id(cond, s)
-            res_p = runs_dir / f"{rid}.result.json"
+            res_p = results.result_path(out_dir, rid)
             if res_p.is_file():
                 try:
                     if RunResult.model_validate_json(res_p.read_text()).complete:
@@ -316,7 +312,7 @@ def write_record(folder: Path, sub: dict, readme_text: str, runs: list[RunResult
             if src is None:
                 raise AssembleError(f"the log of {r.run_id} is missing ({r.log_path or r.stdout_path})")
             atomic_write_bytes(folder / f"train_seed{r.seed}.log", src.read_bytes())
-        atomic_write_bytes(folder / trainer.name, trainer_bytes)
+        atomic_write_bytes(within(folder, trainer.name, what="trainer file name"), trainer_bytes)
         atomic_write_json(folder / "submission.json", sub)
         atomic_write_text(folder / "README.md", readme_text)
     return folder
@@ -343,7 +339,9 @@ def assemble(results: str | Path, records_out: str | Path = "records", *, name: 
     sub, size, time_ = build_submission(sel, fin, cycles, name=name, author=author, github_id=github_id,
                                         date=date, trainer_bytes=trainer_bytes, trainer_name=trainer.name,
                                         hardware=hardware)
-    folder = Path(records_out).resolve() / TRACKS[(size.within_limit, time_.verified)] / f"{date}_{_slug(name)}"
+    sub["challenge"] = realise.for_selection(sel, results)    # how to do it in the challenge's train_gpt.py
+    folder = within(records_out, TRACKS[(size.within_limit, time_.verified)], f"{date}_{_slug(name)}",
+                    what="submission folder")
     text = readme.render(sub, sel, fin)
     return write_record(folder, sub, text, sorted(fin.runs, key=lambda r: r.seed), trainer, trainer_bytes,
                         Path(records_out).resolve())

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from causal_core import catalog
 from causal_core.experiments.config import ExperimentConfig, env_value
-from causal_core.experiments.runner import RawRuns
+from causal_core.experiments.results import RawRuns
 from causal_core.experiments.stats import Analysis, analyze
 from causal_core.submission import compat
 from causal_core.submission.compat import AssembleError, IncompatibleError  # noqa: F401  (re-exported)

@@ -6,6 +6,7 @@ from causal_core.submission import checks, compat
 REQUIRED_SECTIONS = (
     "## Summary",
     "## What changed and why",
+    "## In the challenge's train_gpt.py",
     "## Compatibility",
     "## Results",
     "## Comparison with the baseline",
@@ -77,6 +78,8 @@ def render(sub: dict, sel, fin) -> str:
           f"- Baseline (control) overrides: {_env(selj['baseline_overrides'])}",
           f"- Base environment of every run: {_env(selj['base_env'])}"]
     L += [f"- Note: {n}" for n in selj["notes"]] + [""]
+
+    L += challenge_section(sub.get("challenge"))
 
     L += ["## Compatibility", "",
           "Checked before anything ran (causal_core/submission/compat.py): no two findings set the same variable "
@@ -155,3 +158,26 @@ def render(sub: dict, sel, fin) -> str:
     if sub["notes"]:
         L += ["Notes:", *[f"- {n}" for n in sub["notes"]], ""]
     return "\n".join(L)
+
+
+def challenge_section(ch: dict | None) -> list[str]:
+    """How to realise the findings in the challenge's train_gpt.py (submission/realise.py)."""
+    L = ["## In the challenge's train_gpt.py", ""]
+    if not ch or not ch.get("findings"):
+        return L + [f"{(ch or {}).get('note') or 'Nothing to realise: no confirmed finding.'}", ""]
+    L += ["The evidence above was measured with causal-golf's MLX trainer (its configuration is the evidence, "
+          "under Files). To act on it in the challenge's own `train_gpt.py`:", "",
+          "| intervention | how | setting in train_gpt.py | evidence (MLX, treatment vs control) |",
+          "|---|---|---|---|"]
+    for it in ch["findings"]:
+        if it["how"] == "env":
+            how = f"{_env(it['env'])} (baseline: {_env(it['baseline'])}); {it['source']}"
+        else:
+            recs = "; ".join(f"`{r['folder']}` (val_bpb {_f(r['val_bpb'], 4)})" for r in it.get("records") or [])
+            how = f"{it['source']}: {recs or 'no record in the extraction mentions it'}"
+        ev = it["evidence"]
+        L.append(f"| `{it['intervention']}` | {'env settings' if it['how'] == 'env' else 'code from records'} | "
+                 f"{how} | {_env(ev['treatment'])} vs {_env(ev['control'])} |")
+    L += ["", f"Validation on 8xH100 (3 seeds, 600 s cap, the challenge's sp1024 data); {ch['note']}:", "",
+          "```sh", *ch["commands"], "```", ""]
+    return L
