@@ -58,7 +58,7 @@ def write_final_report(layout: LoopLayout, params: LoopParams, reason: str | Non
                   f"{r['effect_bpb']} | [{r['ci_low']}, {r['ci_high']}] | {r['p']} | {r['n_pairs']} | {r['decision']} | "
                   f"{r.get('budget_mode', 'steps')}{' ' + format(r['time_budget_s'], 'g') + ' s' if r.get('time_budget_s') else ''} | "
                   f"{r.get('control_steps')} / {r.get('treatment_steps')} | {r.get('step_time_ratio') or 'n/a'} |")
-    md += ["", f"Confirmed: {', '.join(report['confirmed']) or 'none'}", "",
+    md += ["", f"Confirmed: {', '.join(report['confirmed']) or 'none'}", *_h100_md(layout, confirmed), "",
            f"DAG before: `{report['dag_before']}`  ", f"DAG after: `{report['dag_after']}`", "",
            "Records written:", *[f"- `{p}`" for p in report["records_written"]]]
     md += diagnostics_markdown(report["diagnostics"]) + probe_markdown(report["probes"])
@@ -67,6 +67,18 @@ def write_final_report(layout: LoopLayout, params: LoopParams, reason: str | Non
     atomic_write_json(layout.final_report_json, report)
     atomic_write_text(layout.final_report_md, "\n".join(md) + "\n")
     return report
+
+
+def _h100_md(layout: LoopLayout, confirmed: list[dict]) -> list[str]:
+    """Per confirmed effect, its predicted H100 effect, from the DAG that proposed its cycle."""
+    from causal_core.dag.h100_prediction import line
+    out = []
+    for r in confirmed:
+        ci = (r["ci_low"], r["ci_high"]) if r["ci_low"] is not None and r["ci_high"] is not None else None
+        text = line(layout.cycle(r["cycle"]).dag, r["intervention"], r["effect_bpb"], ci)
+        if text:
+            out.append(f"- cycle {r['cycle']} `{r['intervention']}`: {text}")
+    return ["", "Effects above are at the loop's scale. At 8xH100:", *out] if out else []
 
 
 def _assemble(layout: LoopLayout, params: LoopParams) -> str:
