@@ -113,8 +113,7 @@ def test_real_scripts(trainers_dir, rel, n, dead):
 def test_challenge_mlx_script_ignores_most_catalog_switches(trainers_dir):
     from causal_core import catalog
     tv = trainer_vars(trainers_dir / "train_gpt_mlx.py")
-    # the record vocabulary's switches (gradient_projection, the probe's arms, is ours and needs a direction file)
-    switches = [e for e in catalog.actionable() if not e.requires_env]
+    switches = catalog.actionable()     # gradient_projection (ours, needs a direction file) is not among them
     actuated = [e.name for e in switches if not tv.ignored([*e.treatment, *e.control])]
     assert "ema" not in actuated and "more_layers" in actuated
     assert len(actuated) == 9 and len(switches) - len(actuated) == 19   # the "19 of 28"

@@ -47,7 +47,7 @@ def rank(effects: dict[str, EffectEstimate], edges: list[DagEdge],
     pool = []
     for entry in actionable():
         eff = effects.get(entry.name)
-        if eff is None or entry.name in settled or entry.requires_env:   # needs a probe phase's inputs
+        if eff is None or entry.name in settled:
             continue
         tag = _outcome_tag(entry.name, edges)
         if tag == "data_contradicted":
