@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
 from prefect.futures import as_completed
 
+from causal_core.experiments.progress import progress_label
 from causal_core.experiments.results import RunResult
-from causal_core.experiments.runner import progress_label
 from causal_core.loop.announce import decision_line, run_line
 from causal_core.loop import cycle as cyclelib
 from causal_core.loop import diagnostics_step, probe_phase
@@ -18,13 +19,17 @@ from causal_core.loop import report
 from causal_core.loop.discovery import load_dag_result
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import TWO_DAYS_S, LoopParams, validate_params
+from causal_core.loop import online_fdr as online_fdr_state
+from causal_core.loop.cycle_kinds import plan_markdown, plan_next
 from causal_core.loop.proposal import propose
-from causal_core.loop.stack import stack_for
+from causal_core.loop.stack import confirmed_stack, stack_for
 from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
 from causal_core.loop.stop_rules import stop_reason
-from flows.approval import wait_for_approval
+from flows import cycle_kinds as kinds
+from flows.approval import edit_arms, wait_for_approval
 from tasks import artifacts, diagnostics, discovery, experiment
 from tasks import probe as probe_tasks
+from tasks import cycle as cycle_tasks
 from tasks.progress import ProgressBoard
 from tasks.experiment import result_file
 
@@ -57,6 +62,14 @@ def cycle_loop(
     reuse_runs: bool = True,
     stack_confirmed: bool = True,
     replicate: bool = True,
+    online_fdr: bool = True,
+    alpha: float = 0.05,
+    screen_k: int = 0,
+    screen_seeds: int = 1,
+    screen_max_rows: int = 8,
+    screen_resolution: int = 4,
+    screen_min_ei: float = 0.001,
+    max_arms: int = 3,
     run_diagnostics: bool = True,
     assemble: bool = True,
     probe_before: str | None = None,
@@ -90,7 +103,7 @@ def cycle_loop(
                              runs_trained=cyclelib.runs_trained(layout) if params.max_runs else 0)
         if reason:
             break
-        plan = load_plan(cyc) or propose(n, params, load_dag_result(dag_path), layout)
+        plan = load_plan(cyc) or _propose(n, params, load_dag_result(dag_path), layout)
         if plan is None:
             reason = "no actionable intervention left to test"
             break
@@ -100,6 +113,15 @@ def cycle_loop(
             reason = ("approval timed out: on_timeout=stop" if plan.approved_by == "timeout"
                       else "stopped by the approver")
             break
+        if plan.kind != "single":        # screening or multi-arm cycle (flows/cycle_kinds.py)
+            reason = _other_kind(cyc, plan, params, layout, load_dag_result(dag_path), log)
+            if reason:
+                break
+            discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
+            dag_path = discovery.dag(cyc, dag_path, params.budget_mode)
+            artifacts.publish_dag(n, dag_path)
+            n += 1
+            continue
         log.info("cycle %d: testing %s (%s)", n, plan.intervention, plan.why)
         verdict = None
         if probe_phase.wanted(plan.intervention, params):     # the cheap probe gates the expensive sweep
@@ -111,14 +133,16 @@ def cycle_loop(
         stack, unstacked = stack_for(plan.intervention, layout, params)
         if unstacked and not cyc.config.is_file():
             log.warning("cycle %d: %s", n, unstacked)
-        cfg = cyclelib.plan_config(cyc, probe_phase.sweep_params(plan.intervention, params, verdict),
-                                   plan.intervention, plan.seeds, plan.budget_s, stack)
+        test = online_fdr_state.level_for(layout, n, [plan.intervention], params.alpha) if params.online_fdr else None
+        cfg = cycle_tasks.plan_config(cyc, probe_phase.sweep_params(plan.intervention, params, verdict),
+                                      plan.intervention, plan.seeds, plan.budget_s, stack,
+                                      test.gate_alpha if test else None)
         index = layout.run_index if params.reuse_runs else None
         reason = cyclelib.over_run_budget(layout, params, cyc, cfg, index)
         if reason:
             break
         runs = _run_sweep(cyc, cfg, params, index, diags.offer, verdict is not None, log)
-        raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)
+        raw, analysis = cycle_tasks.decide(cyc, cfg, runs)
         log.info(decision_line(n, analysis))
         if cyclelib.needs_refutation(cyc, analysis):
             rep_cfg = rep_runs = None
@@ -126,9 +150,11 @@ def cycle_loop(
                                             cyclelib.runs_left(layout, params)):
                 rep_cfg = cyclelib.replication_config(cyc, cfg)
                 rep_runs = _run_seeds(cyc.n, rep_cfg, cyc.replication_config, cyc.replication_dir, params, index)
-            analysis, _ = cyclelib.refute_step(cyc, analysis, rep_cfg, rep_runs)
+            analysis, _ = cycle_tasks.refute(cyc, analysis, rep_cfg, rep_runs)
             log.info(decision_line(n, analysis, stage="after refutation"))
         record = cyclelib.record_step(layout, cyc, raw, analysis, params.records_out)
+        if test:
+            online_fdr_state.record_outcome(layout, n, analysis.decision == "confirmed")
         discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
         dag_path = discovery.dag(cyc, dag_path, params.budget_mode)
         artifacts.publish_cycle(n, analysis, plan.why, record, cyclelib.experiment_rows(layout), dag_path,
@@ -143,21 +169,49 @@ def cycle_loop(
     return final
 
 
+def _propose(n: int, params: LoopParams, dag, layout: LoopLayout) -> CyclePlan | None:
+    """A screening or multi-arm cycle by the documented rule (cycle_kinds.plan_next), else the single switch."""
+    stack = confirmed_stack(layout) if params.stack_confirmed else {}
+    alpha_t = online_fdr_state.peek(layout, params.alpha) if params.online_fdr else params.alpha
+    return plan_next(n, params, dag, layout, stack, alpha_t) or propose(n, params, dag, layout)
+
+
 def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
     if params.auto_approve:
         return plan.model_copy(update={"approved_by": "auto"})
-    log.info("cycle %d proposes %s (expected %s): waiting up to %.0f s for approval "
+    design = plan_markdown(plan)
+    create_markdown_artifact(markdown=design, key=f"cycle-{plan.cycle}-proposal",
+                             description=f"cycle {plan.cycle}: {plan.kind} proposal awaiting approval")
+    log.info("cycle %d proposes a %s cycle: %s (expected %s): waiting up to %.0f s for approval "
              "(UI Resume, or `causal-golf approve <flow-run-id>`); on timeout: %s",
-             plan.cycle, plan.intervention, plan.expected_effect_bpb, params.approval_timeout_s, params.on_timeout)
+             plan.cycle, plan.kind, ", ".join(plan.arms) or plan.intervention,
+             plan.expected or plan.expected_effect_bpb, params.approval_timeout_s, params.on_timeout)
     answer = wait_for_approval(params.approval_timeout_s, params.on_timeout)
     if answer.action == "stop":
         return plan.model_copy(update={"intervention": STOP, "approved_by": answer.by})
     update = {"approved_by": answer.by}
     update.update({k: v for k, v in (("seeds", answer.seeds), ("budget_s", answer.budget_s)) if v is not None})
     if answer.intervention and answer.intervention != plan.intervention:
-        update.update(intervention=answer.intervention, source="approver", expected_effect_bpb=None,
-                      why=f"chosen by the approver instead of {plan.intervention}")
+        update.update(intervention=answer.intervention, source="approver", expected_effect_bpb=None, kind="single",
+                      arms=[], why=f"chosen by the approver instead of {plan.intervention}")
+    elif answer.drop_arms or answer.add_arm:
+        update.update(edit_arms(plan, answer.drop_arms or [], answer.add_arm))
     return plan.model_copy(update=update)
+
+
+def _other_kind(cyc, plan: CyclePlan, params: LoopParams, layout: LoopLayout, dag, log) -> str | None:
+    """Run a screening or multi-arm cycle; returns a stop reason (run budget) or None."""
+    stack = confirmed_stack(layout) if params.stack_confirmed else {}
+    index = layout.run_index if params.reuse_runs else None
+    log.info("cycle %d: %s over %s (%s)", cyc.n, plan.kind, ", ".join(plan.arms), plan.why)
+    if plan.kind == "screen":
+        return kinds.screen_cycle(cyc, plan, params, layout, dag, stack, index)
+    test = online_fdr_state.level_for(layout, cyc.n, plan.arms, params.alpha) if params.online_fdr else None
+    analyses, reason = kinds.multiarm_cycle(cyc, plan, params, layout, stack,
+                                            test.gate_alpha if test else params.alpha, index)
+    if test and not reason:
+        online_fdr_state.record_outcome(layout, cyc.n, any(a.decision == "confirmed" for a in analyses))
+    return reason
 
 
 def _approve_probe(cyc, verdict: dict, params: LoopParams, log) -> bool:

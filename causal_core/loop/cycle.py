@@ -13,7 +13,7 @@ from causal_core.experiments.refutation import RefutationReport, refute
 from causal_core.experiments.refutation import apply as apply_refutation
 from causal_core.experiments.results import LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.stats import Analysis, analyze, load_stats, write_stats
-from causal_core.loop.layout import CycleLayout, LoopLayout
+from causal_core.loop.layout import CycleLayout, LoopLayout, cycle_stats
 from causal_core.loop.params import LoopParams
 from causal_core.loop.run_reuse import runs_to_train
 from causal_core.loop.stack import stacked_sides
@@ -29,7 +29,7 @@ def threads_per_run(params: LoopParams, n_runs: int) -> int:
 
 def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
                 seeds: list[int] | None = None, budget_s: float | None = None,
-                stack: dict[str, dict] | None = None) -> ExperimentConfig:
+                stack: dict[str, dict] | None = None, alpha: float | None = None) -> ExperimentConfig:
     """The cycle's config, on top of `stack` (confirmed interventions); an existing
     config.json wins (a resumed cycle runs what it planned)."""
     if cyc.config.is_file():
@@ -45,7 +45,8 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
                            base_env=base_env(params.data_path, params.trainer_env),
                            trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
                            max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads),
-                           budget_mode=params.budget_mode, time_budget_s=params.time_budget_s if timed else None)
+                           budget_mode=params.budget_mode, time_budget_s=params.time_budget_s if timed else None,
+                           alpha=alpha or params.alpha)     # the cycle's online level (online_fdr.py)
     cfg = resolve_budget(cfg, cyc.dir / "calibration")     # time budget: each arm's steps from its step time
     from causal_core.experiments.actuation import warn_ignored
     warn_ignored(cfg, cfg.check_runnable())   # refuses a switch the trainer never reads (actuation.py)
@@ -54,7 +55,9 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
 
 
 def cycle_finished(cyc: CycleLayout) -> bool:
-    return cyc.stats.is_file() and cyc.record.is_file() and cyc.dag.is_file()
+    """record.json is a cycle's last output before its DAG (single, screening or multi-arm)."""
+    analysed = cyc.stats.is_file() or cyc.screen_analysis.is_file() or any(cyc.arms_dir.glob("*/experiment/stats.json"))
+    return analysed and cyc.record.is_file() and cyc.dag.is_file()
 
 
 def seed_jobs(cfg: ExperimentConfig) -> list[tuple[str, int]]:
@@ -130,18 +133,17 @@ def experiment_rows(layout: LoopLayout) -> list[dict]:
     """One row per finished cycle, for the UI's table artifact and the final report."""
     rows = []
     for d in sorted(layout.root.glob("cycle_*"), key=lambda p: int(p.name.split("_")[1])):
-        stats = d / "experiment" / "stats.json"
-        if not stats.is_file():
-            continue
-        a = load_stats(stats)
-        lo, hi = a.ci_t or (None, None)
-        rows.append({
-            "cycle": int(d.name.split("_")[1]), "intervention": a.intervention,
-            "control_bpb": _mean(a.control_bpb), "treatment_bpb": _mean(a.treatment_bpb),
-            "effect_bpb": _r(a.effect_bpb), "ci_low": _r(lo), "ci_high": _r(hi),
-            "p": _r(a.p_adjusted, 4), "n_pairs": a.n_pairs, "decision": a.decision,
-            **_budget_cols(a),
-        })
+        for stats in cycle_stats(d):      # one row per arm of a multi-arm cycle
+            a = load_stats(stats)
+            lo, hi = a.ci_t or (None, None)
+            rows.append({
+                "cycle": int(d.name.split("_")[1]), "intervention": a.intervention,
+                "control_bpb": _mean(a.control_bpb), "treatment_bpb": _mean(a.treatment_bpb),
+                "effect_bpb": _r(a.effect_bpb), "ci_low": _r(lo), "ci_high": _r(hi),
+                "p": _r(a.p_adjusted, 4), "n_pairs": a.n_pairs, "decision": a.decision,
+                "alpha": _r(a.alpha, 4), "family_size": a.family_size,
+                **_budget_cols(a),
+            })
     return rows
 
 
@@ -164,7 +166,7 @@ def runs_trained(layout: LoopLayout) -> int:
     """Training runs the loop made in its cycles (experiment and replication); runs served
     from an earlier cycle (reuse_runs) trained nothing and do not count."""
     n = 0
-    for p in layout.root.glob("cycle_*/*/raw_runs.json"):
+    for p in layout.root.glob("cycle_*/**/raw_runs.json"):     # experiment, replication, arms, screen pairs
         n += sum(1 for r in RawRuns.load(p).runs if not r.reused)
     return n
 
@@ -194,7 +196,8 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
         f"**Decision: {analysis.decision}**  ",
         f"Effect (treatment - control): {_fmt(analysis.effect_bpb)} val_bpb, "
         f"95% t interval [{_fmt(lo)}, {_fmt(hi)}], p = {_fmt(analysis.p_adjusted, 4)} "
-        f"(Holm over {analysis.family_size}), {analysis.n_pairs} complete pairs, MDE {analysis.mde_bpb}.",
+        f"(Holm over {analysis.family_size}), {analysis.n_pairs} complete pairs, MDE {analysis.mde_bpb}, "
+        f"gate alpha {analysis.alpha:.4g}.",
         "",
         f"Why this intervention: {why}",
         "",

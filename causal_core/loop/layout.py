@@ -110,3 +110,36 @@ class CycleLayout:
     @property
     def report(self) -> Path:
         return self.dir / "report.md"
+
+    # screening cycles: design.json, then one (row, mirror row) config per pair under screen/
+    @property
+    def design(self) -> Path:
+        return self.dir / "design.json"
+
+    @property
+    def screen_dir(self) -> Path:
+        return self.dir / "screen"
+
+    def screen_pair(self, i: int) -> Path:
+        return self.screen_dir / f"pair_{i}"          # config.json, runs/, raw_runs.json
+
+    @property
+    def screen_analysis(self) -> Path:
+        return self.screen_dir / "analysis.json"
+
+    # multi-arm cycles: one experiment per arm, all on the same seeds against the same control
+    @property
+    def arms_dir(self) -> Path:
+        return self.dir / "arms"
+
+    def arm(self, name: str) -> Path:
+        return self.arms_dir / name                   # config.json, experiment/{runs,raw_runs.json,stats.json}
+
+
+def cycle_stats(d: Path) -> list[Path]:
+    """The stats.json files of a cycle folder: its experiment, else its arms in order once the
+    multi-arm cycle is recorded (arms' stats are written one by one; a half-written set is not a result)."""
+    single = d / "experiment" / "stats.json"
+    if single.is_file():
+        return [single]
+    return sorted(d.glob("arms/*/experiment/stats.json")) if (d / "record.json").is_file() else []

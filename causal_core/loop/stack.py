@@ -13,7 +13,7 @@ from typing import Any
 
 from causal_core import catalog
 from causal_core.experiments.config import ExperimentConfig, env_value
-from causal_core.loop.layout import LoopLayout
+from causal_core.loop.layout import LoopLayout, cycle_stats
 from causal_core.trainer import TRAINER, base_env
 
 
@@ -23,13 +23,14 @@ def confirmed_stack(layout: LoopLayout) -> dict[str, dict[str, Any]]:
     from causal_core.experiments.stats import load_stats
     out: dict[str, dict[str, Any]] = {}
     for d in sorted(layout.root.glob("cycle_*"), key=lambda p: int(p.name.split("_")[1])):
-        stats, config = d / "experiment" / "stats.json", d / "config.json"
-        if not (stats.is_file() and config.is_file()):
-            continue
-        a = load_stats(stats)
-        if a.decision == "confirmed" and a.effect_bpb is not None and a.effect_bpb < 0:
-            cfg = ExperimentConfig.load(config)
-            out.setdefault(a.intervention, dict(cfg.treatment))
+        for stats in cycle_stats(d):      # a multi-arm cycle stacks every arm it confirmed
+            config = stats.parent.parent / "config.json"     # cycle_n/config.json or cycle_n/arms/<arm>/config.json
+            if not config.is_file():
+                continue
+            a = load_stats(stats)
+            if a.decision == "confirmed" and a.effect_bpb is not None and a.effect_bpb < 0:
+                cfg = ExperimentConfig.load(config)
+                out.setdefault(a.intervention, dict(cfg.treatment))
     return out
 
 
