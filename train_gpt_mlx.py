@@ -485,7 +485,13 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         values["RUN_ID"] = time.strftime("%Y%m%d_%H%M%S") + "_" + uuid.uuid4().hex[:8]
     cfg = Config(values, preset_name, explicit)
     # Diagnostic switches (not hyperparameters, not in the config JSON): see DiagHooks.
-    cfg.diag = {k: env.get(k, "").strip() for k in DIAG_SWITCHES}
+    # Read one by one with literal names (not a loop): the runner's source analysis
+    # (causal_core/experiments/trainer_vars.py) must see that e.g. PROJECT_DIRECTION_LOG_ONLY is read.
+    diag = {"GRAD_NORM_LOG": env.get("GRAD_NORM_LOG", ""), "PROJECT_DIRECTION": env.get("PROJECT_DIRECTION", ""),
+            "PROJECT_DIRECTION_LOG_ONLY": env.get("PROJECT_DIRECTION_LOG_ONLY", ""),
+            "PROBE_POOL_A": env.get("PROBE_POOL_A", ""), "PROBE_POOL_B": env.get("PROBE_POOL_B", ""),
+            "PROBE_MIX": env.get("PROBE_MIX", "")}
+    cfg.diag = {k: v.strip() for k, v in diag.items()}
     validate_config(cfg)
     return cfg
 
@@ -1358,8 +1364,7 @@ def load_trained(config_path: str | os.PathLike, weights_path: str | os.PathLike
 #     micro-batch takes round(MIX*n) samples from A and the rest from B (shards:<glob>, freq:top|mid|tail,
 #     pos:boundary|mid_sequence as in causal_core/diagnostics/probe.py); each row then carries, per
 #     sample, src_pool, loss, cos with v, grad norm (one backward per sample: the cost of the probe)
-DIAG_SWITCHES = ("GRAD_NORM_LOG", "PROJECT_DIRECTION", "PROJECT_DIRECTION_LOG_ONLY", "PROBE_POOL_A", "PROBE_POOL_B",
-                 "PROBE_MIX")
+#   (read in load_config into Config.diag)
 FREQ_POOLS, POS_POOLS = ("top", "mid", "tail"), ("boundary", "mid_sequence")
 
 
@@ -1457,7 +1462,7 @@ class MixedPools:
 
 
 class DiagHooks:
-    """Per-step gradient logging / projection behind the DIAG_SWITCHES (None when all are off)."""
+    """Per-step gradient logging / projection behind the diagnostic switches (None when all are off)."""
 
     @staticmethod
     def create(c: Config, params: dict[str, mx.array], pools_from: tuple | None = None) -> "DiagHooks | None":
