@@ -339,7 +339,7 @@ def arm_configs(cyc: CycleLayout, params: LoopParams, plan: CyclePlan, stack: di
         if path.is_file():
             cfg = ExperimentConfig.load(path)
         else:
-            from_catalog(name)
+            from_catalog(name, base_env=base_env(params.data_path, params.trainer_env))   # refuses in its own words
             treatment, control = stacked_sides(name, stack)
             cfg = ExperimentConfig(intervention=name, stack=dict(stack), treatment=treatment, control=control,
                                    seeds=seeds, cycle=cyc.n, threads_per_run=threads, alpha=gate_alpha,
