@@ -310,7 +310,13 @@ def load_config(env: dict[str, str] | None = None) -> Config:
     if not values["RUN_ID"]:
         values["RUN_ID"] = time.strftime("%Y%m%d_%H%M%S") + "_" + uuid.uuid4().hex[:8]
     # Diagnostic switches (not hyperparameters, not in the config JSON): see DiagHooks.
-    cfg = Config.from_values(values, preset_name, explicit, {k: env.get(k, "").strip() for k in DIAG_SWITCHES})
+    # Read one by one with literal names (not a loop): the runner's source analysis
+    # (causal_core/experiments/trainer_vars.py) must see that e.g. PROJECT_DIRECTION_LOG_ONLY is read.
+    diag = {"GRAD_NORM_LOG": env.get("GRAD_NORM_LOG", ""), "PROJECT_DIRECTION": env.get("PROJECT_DIRECTION", ""),
+            "PROJECT_DIRECTION_LOG_ONLY": env.get("PROJECT_DIRECTION_LOG_ONLY", ""),
+            "PROBE_POOL_A": env.get("PROBE_POOL_A", ""), "PROBE_POOL_B": env.get("PROBE_POOL_B", ""),
+            "PROBE_MIX": env.get("PROBE_MIX", "")}
+    cfg = Config.from_values(values, preset_name, explicit, {k: v.strip() for k, v in diag.items()})
     validate_config(cfg)
     return cfg
 
@@ -1124,8 +1130,7 @@ def load_trained(config_path: str | os.PathLike, weights_path: str | os.PathLike
 #     micro-batch takes round(MIX*n) samples from A and the rest from B (shards:<glob>, freq:top|mid|tail,
 #     pos:boundary|mid_sequence as in causal_core/diagnostics/probe.py); each row then carries, per
 #     sample, src_pool, loss, cos with v, grad norm (one backward per sample: the cost of the probe)
-DIAG_SWITCHES = ("GRAD_NORM_LOG", "PROJECT_DIRECTION", "PROJECT_DIRECTION_LOG_ONLY", "PROBE_POOL_A", "PROBE_POOL_B",
-                 "PROBE_MIX")
+#   (read in load_config into Config.diag)
 FREQ_POOLS, POS_POOLS = ("top", "mid", "tail"), ("boundary", "mid_sequence")
 
 
@@ -1223,7 +1228,7 @@ class MixedPools:
 
 
 class DiagHooks:
-    """Per-step gradient logging / projection behind the DIAG_SWITCHES (None when all are off)."""
+    """Per-step gradient logging / projection behind the diagnostic switches (None when all are off)."""
 
     @staticmethod
     def create(c: Config, params: dict[str, mx.array], pools_from: tuple | None = None) -> "DiagHooks | None":
@@ -1484,15 +1489,17 @@ def train_loop(run: _Run, averager: WeightAverager) -> tuple[int, float]:
     c, log, model = run.c, run.log, run.model
     train_ms, step, stop_after = 0.0, 0, None
     t0 = time.perf_counter()
+    cpu_ms, p0 = 0.0, time.process_time()    # CPU time of training (calibration under a time budget)
     while True:
         last = step == c.iterations or (stop_after is not None and step >= stop_after)
         if last or (c.val_loss_every > 0 and step % c.val_loss_every == 0 and step > 0):
             train_ms += 1000 * (time.perf_counter() - t0)
+            cpu_ms += 1000 * (time.process_time() - p0)
             vl, vb, _ = evaluate(c, run.token_loss_fn, run.val_tokens, run.luts)
             log(f"step:{step}/{c.iterations} val_loss:{vl:.4f} val_bpb:{vb:.4f} train_time:{train_ms:.0f}ms "
                 f"step_avg:{train_ms / max(step, 1):.2f}ms")
             log.metric(event="val", step=step, val_loss=vl, val_bpb=vb, elapsed_ms=round(train_ms, 1))
-            t0 = time.perf_counter()
+            t0, p0 = time.perf_counter(), time.process_time()
         if last:
             if stop_after is not None and step < c.iterations:
                 log(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{c.iterations}")
@@ -1513,7 +1520,8 @@ def train_loop(run: _Run, averager: WeightAverager) -> tuple[int, float]:
                    qat=bool(qat))
         if c.train_log_every > 0 and (step <= 10 or step % c.train_log_every == 0 or step == c.iterations):
             log(f"step:{step}/{c.iterations} train_loss:{loss_v:.4f} train_time:{elapsed:.0f}ms step_avg:{elapsed / step:.2f}ms "
-                f"tok_s:{c.train_batch_tokens * step / max(elapsed / 1000, 1e-9):.0f} lr_mul:{lr_mul:.4f}")
+                f"tok_s:{c.train_batch_tokens * step / max(elapsed / 1000, 1e-9):.0f} lr_mul:{lr_mul:.4f} "
+                f"cpu_time:{cpu_ms + 1000 * (time.process_time() - p0):.1f}ms")
         if c.max_wallclock_seconds > 0 and stop_after is None and elapsed >= 1000 * c.max_wallclock_seconds:
             stop_after = step
 

@@ -10,8 +10,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import as_completed
 
+from causal_core.experiments.progress import progress_label
 from causal_core.experiments.results import RunResult
-from causal_core.experiments.runner import progress_label
 from causal_core.loop.announce import decision_line, run_line
 from causal_core.loop import cycle as cyclelib
 from causal_core.loop import diagnostics_step, probe_phase, run_budget, stop_rules
@@ -30,6 +30,7 @@ from flows import cycle_kinds as kinds
 from flows.approval import edit_arms, wait_for_approval
 from tasks import artifacts, diagnostics, discovery, experiment
 from tasks import probe as probe_tasks
+from tasks import cycle as cycle_tasks
 from tasks.progress import ProgressBoard
 from tasks.experiment import result_file
 
@@ -98,15 +99,15 @@ def cycle_loop(**raw) -> dict:
         if unstacked and not cyc.config.is_file():
             log.warning("cycle %d: %s", n, unstacked)
         test = online_fdr_state.level_for(layout, n, [plan.intervention], params.alpha) if params.online_fdr else None
-        cfg = cyclelib.plan_config(cyc, probe_phase.sweep_params(plan.intervention, params, verdict),
-                                   plan.intervention, plan.seeds, plan.budget_s, stack,
-                                   test.gate_alpha if test else None)
+        cfg = cycle_tasks.plan_config(cyc, probe_phase.sweep_params(plan.intervention, params, verdict),
+                                      plan.intervention, plan.seeds, plan.budget_s, stack,
+                                      test.gate_alpha if test else None)
         index = layout.run_index if params.reuse_runs else None
         reason = run_budget.over_run_budget(layout, params, cyc, cfg, index)
         if reason:
             break
         runs = _run_sweep(cyc, cfg, params, index, diags.offer, verdict is not None, log)
-        raw, analysis = cyclelib.analyze_experiment(cyc, cfg, runs)
+        raw, analysis = cycle_tasks.decide(cyc, cfg, runs)
         log.info(decision_line(n, analysis))
         if cyclelib.needs_refutation(cyc, analysis):
             rep_cfg = rep_runs = None
@@ -114,7 +115,7 @@ def cycle_loop(**raw) -> dict:
                                               run_budget.runs_left(layout, params)):
                 rep_cfg = cyclelib.replication_config(cyc, cfg)
                 rep_runs = _run_seeds(cyc.n, rep_cfg, cyc.replication_config, cyc.replication_dir, params, index)
-            analysis, _ = cyclelib.refute_step(cyc, analysis, rep_cfg, rep_runs)
+            analysis, _ = cycle_tasks.refute(cyc, analysis, rep_cfg, rep_runs)
             log.info(decision_line(n, analysis, stage="after refutation"))
         record = cyclelib.record_step(layout, cyc, raw, analysis, params.records_out)
         if test:

@@ -29,7 +29,8 @@ def publish_dag(cycle: int, dag_path: Path) -> None:
 def publish_cycle(cycle: int, analysis: Analysis, why: str, record: Path, rows: list[ExperimentRow], dag_path: Path,
                   refutation: RefutationReport | None = None) -> None:
     interventions = Path(dag_path).parent.parent / "interventions.json"    # the cycle's records (H100 step times)
-    create_markdown_artifact(markdown=cycle_markdown(cycle, analysis, why, record, refutation, interventions),
+    create_markdown_artifact(markdown=cycle_markdown(cycle, analysis, why, record, refutation, interventions,
+                                                     dag_path=dag_path),
                              key=f"cycle-{cycle}-report",
                              description=f"cycle {cycle}: {analysis.intervention} -> {analysis.decision}")
     create_table_artifact(table=[r.model_dump() for r in rows], key="experiments", description="all experiments of this loop so far")

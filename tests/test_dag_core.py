@@ -89,12 +89,17 @@ def _with_experiment(data, name, decision, effect, lo, hi):
     return InterventionsFile(records=[*data.records, rec])
 
 
-def test_loop_experiments_dominate_and_settle(synth, dag):
+def test_loop_experiments_settle_and_enter_through_lambda(synth, dag):
+    """A local null does not enter 1:1: with one experiment lambda_g is barely known, so the
+    H100 column stays near its observational value while the local column follows the measurement."""
     data = synth[0]
     first = dag.next_intervention.intervention
     d2 = estimate_dag(_with_experiment(data, first, "null", 0.0002, -0.0005, 0.0009))
-    eff = d2.effect(first)
-    assert abs(eff.effect_bpb - 0.0002) < 0.0005 and eff.source == "experiment+observational"
+    eff, before = d2.effect(first), dag.effect(first)
+    assert eff.source == "experiment+observational" and eff.local_source == "measured"
+    assert abs(eff.local_effect_bpb - 0.0002) < 0.0005
+    assert abs(eff.effect_bpb - before.effect_bpb) < abs(before.effect_bpb - 0.0002) / 2
+    assert d2.local_scale == "mlx-cpu|unknown-scale|steps" and d2.transfer[0].interventions == [first]
     assert d2.next_intervention.intervention != first            # refuted: never proposed again
     assert all(c.intervention != first for c in d2.candidates)
     assert any(e.source == first and e.tag == "data_contradicted" for e in d2.edges)

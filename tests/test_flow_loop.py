@@ -15,13 +15,15 @@ from tests.loop_helpers import ROOT, loop_params
 pytestmark = pytest.mark.slow
 
 
-def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_dir, tmp_path):
+def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_dir, tmp_path, monkeypatch):
     from prefect.client.orchestration import get_client
 
     from flows.cycle_loop import cycle_loop
 
+    # The loop's default budget: time (a tiny one here), calibrated into a private cache.
+    monkeypatch.setenv("CAUSAL_GOLF_STEP_CACHE", str(tmp_path / "step_times.json"))
     params = loop_params(tmp_path, tiny_data_dir, max_cycles=2, stop_on_confirmed=False, assemble=True,
-                         run_diagnostics=True)
+                         run_diagnostics=True, budget_mode="time", time_budget_s=0.3)
     report = cycle_loop(**params)
 
     assert report["stop_reason"] == "2 cycles done"
@@ -69,11 +71,19 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
         4 if (results / "cycle_1" / "replication" / "raw_runs.json").is_file() else 0)
     log = json.loads((results / "experiment_log.json").read_text())
     assert len(log) == 2 and len({e["entry_id"] for e in log}) == 2
+    # Time budget: calibrated steps per arm, in every artifact; the cached control keeps its steps.
+    assert all(e["budget_mode"] == "time" and e["budget"]["arms"]["control"]["steps"] >= 1 for e in log)
+    assert c1.budget_mode == "time" and c1.arm_steps and c2.arm_steps
+    if reused:
+        assert c2.arm_steps["control"] == c1.arm_steps[arm]
+    assert (results / "cycle_1" / "calibration").is_dir()
+    assert "| budget |" in (results / "final_report.md").read_text()
     assert len(report["records_written"]) == 2
     for rec in report["records_written"]:
         assert Path(rec).is_relative_to(tmp_path / "records")
         sub = json.loads((Path(rec) / "submission.json").read_text())
         assert sub["causal_golf_experiment"]["decision"] in ("confirmed", "suggestive", "null")
+        assert sub["budget_mode"] == sub["causal_golf_experiment"]["budget_mode"] == "time" and sub["arm_steps"]
     assert "2 cycles done" in (results / "final_report.md").read_text()
 
     # The final step assembled a submission (confirmed findings, else the labelled fallback).

@@ -25,7 +25,7 @@ from causal_core.atomic import atomic_write_json, atomic_write_text, check_json_
 from causal_core.experiments import results
 from causal_core.experiments.budget import resolve as resolve_budget, run_timing
 from causal_core.experiments.config import ExperimentConfig
-from causal_core.experiments.progress import ProgressCallback, wait_reporting
+from causal_core.experiments.progress import ProgressCallback, progress_label, wait_reporting
 from causal_core.experiments.results import CONDITIONS, LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.run_owner import kill_group as _kill_group, own_run
 from causal_core.experiments.sequential import run_sequential
@@ -95,11 +95,6 @@ def run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | 
     # own_run: never while an earlier attempt of this run still trains (run_owner.py).
     with run_slot(config.parallel_limit()), own_run(Path(out_dir).resolve() / "runs", config.run_id(condition, seed)):
         return _run_one(config, condition, seed, out_dir, resume, on_progress)
-
-
-def progress_label(config: ExperimentConfig, condition: str, seed: int) -> str:
-    head = f"cycle{config.cycle}" if config.cycle is not None else config.intervention
-    return f"{head} {condition} seed{seed}"
 
 
 def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,

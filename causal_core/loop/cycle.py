@@ -121,7 +121,10 @@ def load_refutation(cyc: CycleLayout) -> RefutationReport | None:
 
 
 def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None,
-                   refutation: RefutationReport | None = None, interventions: Path | None = None) -> str:
+                   refutation: RefutationReport | None = None, interventions: Path | None = None,
+                   dag_path: Path | None = None) -> str:
+    """`dag_path`: the DAG that proposed this cycle; with it, a confirmed effect also states its
+    predicted H100 effect (causal_core/dag/h100_prediction.py)."""
     lo, hi = analysis.ci_t or (None, None)
     lines = [
         f"# Cycle {cyc_n}: `{analysis.intervention}`",
@@ -131,6 +134,7 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
         f"95% t interval [{_fmt(lo)}, {_fmt(hi)}], p = {_fmt(analysis.p_adjusted, 4)} "
         f"(Holm over {analysis.family_size}), {analysis.n_pairs} complete pairs, MDE {analysis.mde_bpb}, "
         f"gate alpha {analysis.alpha:.4g}.",
+        *_h100_lines(analysis, dag_path),
         "",
         f"Why this intervention: {why}",
         "",
@@ -151,6 +155,14 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
     if record:
         lines += ["", f"Record: `{record}`"]
     return "\n".join(lines) + "\n"
+
+
+def _h100_lines(analysis: Analysis, dag_path: Path | None) -> list[str]:
+    if analysis.decision != "confirmed":
+        return []
+    from causal_core.dag.h100_prediction import line
+    text = line(dag_path, analysis.intervention, analysis.effect_bpb, analysis.ci_t)
+    return [f"The measured effect above is at this loop's scale; {text}."] if text else []
 
 
 def _fmt(v, nd=5):

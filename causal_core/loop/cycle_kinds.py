@@ -20,7 +20,7 @@ from pathlib import Path
 from causal_core import catalog
 from causal_core.atomic import atomic_write_json, atomic_write_text, file_lock, locked_json_list_append
 from causal_core.dag.models import Candidate, DagResult
-from causal_core.experiments.config import ExperimentConfig
+from causal_core.experiments.config import ExperimentConfig, from_catalog
 from causal_core.experiments.multiarm import ArmPlan, plan_arms
 from causal_core.experiments.power import pooled_pair_sd
 from causal_core.experiments.results import RawRuns, RunResult, log_entry, summarize
@@ -150,6 +150,10 @@ def screen_factors(params: LoopParams, dag: DagResult, layout: LoopLayout, stack
         if stack and conflict(c.intervention, stack, base):
             continue
         if keys & set(e.treatment):
+            continue
+        try:        # a switch that needs more than its catalog overrides (e.g. a probe's direction) is not screened
+            from_catalog(c.intervention, base_env=base)
+        except ValueError:
             continue
         keys |= set(e.treatment)
         eff = dag.effect(c.intervention)
@@ -328,7 +332,6 @@ def arm_configs(cyc: CycleLayout, params: LoopParams, plan: CyclePlan, stack: di
                 gate_alpha: float) -> list[tuple[ExperimentConfig, Path, Path]]:
     """One config per arm, same seeds, same stack: every arm's control is the same trainer config
     (served once from the run index). (config, config path, out dir); existing configs win."""
-    from causal_core.experiments.config import from_catalog
     from causal_core.loop.stack import stacked_sides
     seeds = plan.seeds or params.seeds
     threads = threads_per_run(params, len(seeds) * (len(plan.arms) + 1))
@@ -338,7 +341,7 @@ def arm_configs(cyc: CycleLayout, params: LoopParams, plan: CyclePlan, stack: di
         if path.is_file():
             cfg = ExperimentConfig.load(path)
         else:
-            from_catalog(name)
+            from_catalog(name, base_env=base_env(params.data_path, params.trainer_env))   # refuses in its own words
             treatment, control = stacked_sides(name, stack)
             cfg = ExperimentConfig(intervention=name, stack=dict(stack), treatment=treatment, control=control,
                                    seeds=seeds, cycle=cyc.n, threads_per_run=threads, alpha=gate_alpha,

@@ -45,6 +45,8 @@ class LoopParams(BaseModel):
     seed_retries: int = Field(1, ge=0, description="re-runs of a crashed seed before it counts as failed")
     reuse_runs: bool = Field(True, description="serve a run whose resolved trainer config, seed and code were already trained")
     stack_confirmed: bool = Field(True, description="test each next intervention on top of the ones confirmed so far")
+    base: list[str] = Field(default_factory=list, description="interventions the user's configuration already has: "
+                            "every cycle runs on top of them and the ranking lists what to add")
     replicate: bool = Field(True, description="replicate a confirmed effect on fresh seeds when the wall-clock gate allows")
     online_fdr: bool = Field(True, description="hold each confirmatory cycle to its LORD++ level alpha_t (FDR over the loop's life)")
     alpha: float = Field(0.05, gt=0, lt=1, description="the gate's alpha; with online_fdr the loop's nominal FDR")
@@ -91,6 +93,14 @@ class LoopParams(BaseModel):
         if not entry.actionable:
             raise ValueError(f"{v!r} is not switchable in our trainer")
         return v
+
+    @field_validator("base")
+    @classmethod
+    def _base(cls, v: list[str]) -> list[str]:
+        bad = [n for n in v if n not in catalog.CATALOG]
+        if bad:
+            raise ValueError(f"unknown intervention(s) {', '.join(map(repr, bad))} in base")
+        return list(dict.fromkeys(v))
 
     @model_validator(mode="after")
     def _paths(self) -> "LoopParams":

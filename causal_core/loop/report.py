@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from causal_core.atomic import atomic_write_json, atomic_write_text
-from causal_core.loop.history import experiment_rows
+from causal_core.loop.history import ExperimentRow, experiment_rows
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
 
@@ -55,7 +55,7 @@ def write_final_report(layout: LoopLayout, params: LoopParams, reason: str | Non
                   f"{r.effect_bpb} | [{r.ci_low}, {r.ci_high}] | {r.p} | {r.n_pairs} | {r.decision} | "
                   f"{r.budget_mode or 'steps'}{' ' + format(r.time_budget_s, 'g') + ' s' if r.time_budget_s else ''} | "
                   f"{r.control_steps} / {r.treatment_steps} | {r.step_time_ratio or 'n/a'} |")
-    md += ["", f"Confirmed: {', '.join(report['confirmed']) or 'none'}", "",
+    md += ["", f"Confirmed: {', '.join(report['confirmed']) or 'none'}", *_h100_md(layout, confirmed), "",
            f"DAG before: `{report['dag_before']}`  ", f"DAG after: `{report['dag_after']}`", "",
            "Records written:", *[f"- `{p}`" for p in report["records_written"]]]
     md += diagnostics_markdown(report["diagnostics"]) + probe_markdown(report["probes"])
@@ -64,6 +64,18 @@ def write_final_report(layout: LoopLayout, params: LoopParams, reason: str | Non
     atomic_write_json(layout.final_report_json, report)
     atomic_write_text(layout.final_report_md, "\n".join(md) + "\n")
     return report
+
+
+def _h100_md(layout: LoopLayout, confirmed: list[ExperimentRow]) -> list[str]:
+    """Per confirmed effect, its predicted H100 effect, from the DAG that proposed its cycle."""
+    from causal_core.dag.h100_prediction import line
+    out = []
+    for r in confirmed:
+        ci = (r.ci_low, r.ci_high) if r.ci_low is not None and r.ci_high is not None else None
+        text = line(layout.cycle(r.cycle).dag, r.intervention, r.effect_bpb, ci)
+        if text:
+            out.append(f"- cycle {r.cycle} `{r.intervention}`: {text}")
+    return ["", "Effects above are at the loop's scale. At 8xH100:", *out] if out else []
 
 
 def _assemble(layout: LoopLayout, params: LoopParams) -> str:
