@@ -19,10 +19,11 @@ from causal_core.loop.discovery import load_dag_result
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import TWO_DAYS_S, LoopParams, validate_params
 from causal_core.loop.proposal import propose
-from causal_core.loop.stack import stack_for
+from causal_core.loop.approval_card import proposal_markdown
+from causal_core.loop.stack import confirmed_stack, stack_for
 from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
 from causal_core.loop.stop_rules import stop_reason
-from flows.approval import wait_for_approval
+from flows.approval import approval_form, wait_for_approval
 from tasks import artifacts, diagnostics, discovery, experiment
 from tasks import cycle as cycle_tasks
 from tasks.progress import ProgressBoard
@@ -92,7 +93,7 @@ def cycle_loop(
             reason = "no actionable intervention left to test"
             break
         if plan.approved_by is None:
-            plan = save_plan(cyc, _approve(plan, params, log))
+            plan = save_plan(cyc, _approve(plan, params, log, dag_path, layout))
         if plan.intervention == STOP:
             reason = ("approval timed out: on_timeout=stop" if plan.approved_by == "timeout"
                       else "stopped by the approver")
@@ -130,13 +131,18 @@ def cycle_loop(
     return final
 
 
-def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
+def _approve(plan: CyclePlan, params: LoopParams, log, dag_path: Path, layout: LoopLayout) -> CyclePlan:
     if params.auto_approve:
         return plan.model_copy(update={"approved_by": "auto"})
     log.info("cycle %d proposes %s (expected %s): waiting up to %.0f s for approval "
              "(UI Resume, or `causal-golf approve <flow-run-id>`); on timeout: %s",
              plan.cycle, plan.intervention, plan.expected_effect_bpb, params.approval_timeout_s, params.on_timeout)
-    answer = wait_for_approval(params.approval_timeout_s, params.on_timeout)
+    form = approval_form(proposal_markdown(plan, params, Path(dag_path).with_name("dag.png"),
+                                           artifacts.dag_url(plan.cycle - 1),
+                                           list(confirmed_stack(layout)) if params.stack_confirmed else None),
+                         action="approve", intervention=plan.intervention, seeds=plan.seeds or params.seeds,
+                         budget_s=plan.budget_s or params.budget_s)
+    answer = wait_for_approval(params.approval_timeout_s, params.on_timeout, form=form)
     if answer.action == "stop":
         return plan.model_copy(update={"intervention": STOP, "approved_by": answer.by})
     update = {"approved_by": answer.by}
