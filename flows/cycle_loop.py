@@ -9,7 +9,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 
-from causal_core.experiments.progress import progress_label
+from causal_core.experiments.progress import progress_label, set_default_reporter
 from causal_core.experiments.results import RunResult
 from causal_core.loop.announce import decision_line, run_line
 from causal_core.loop import cycle as cyclelib
@@ -63,6 +63,8 @@ def cycle_loop(
 ) -> dict:
     params = validate_params(dict(locals()))     # refuse bad parameters before any work
     log = get_run_logger()
+    # Runs started without a callback of their own (the final assembly's seeds) report here too.
+    set_default_reporter(lambda p: log.info(p.line()) if p.phase != "finished" else None)
     layout = LoopLayout.at(params.results_dir)
     t0 = started_at(layout)
     roots = [*params.records, params.records_out]
