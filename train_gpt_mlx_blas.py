@@ -139,9 +139,11 @@ def fast_blas_env(base_env: dict[str, str] | None = None) -> tuple[dict[str, str
     # Thread defaults (explicit values win). OpenBLAS's idle workers busy-wait ~0.1 s after each call
     # and its caller spins waiting for them; MLX runs everything else on its own thread. On the
     # 2-core machine, loaded by a second run, 2 OpenBLAS threads were 2-5x slower than 1 (measured,
-    # docs/trainer.md), so: one thread unless asked, and with several, sleep after 2^4 cycles of spinning.
+    # docs/trainer.md). So the runner passes one thread per parallel run explicitly; a run started alone
+    # has the cores to itself and gets them all (2 threads: 1.25x faster on 2 cores); with several,
+    # OpenBLAS sleeps after 2^4 cycles of spinning.
     if not env.get("OPENBLAS_NUM_THREADS", "").strip():
-        env["OPENBLAS_NUM_THREADS"] = "1"
+        env["OPENBLAS_NUM_THREADS"] = str(os.cpu_count() or 1)
     if not env.get("OPENBLAS_THREAD_TIMEOUT", "").strip():
         env["OPENBLAS_THREAD_TIMEOUT"] = "4"
 

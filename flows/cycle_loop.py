@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import as_completed
 
-from causal_core.experiments.progress import progress_label
+from causal_core.experiments.progress import progress_label, set_default_reporter
 from causal_core.experiments.results import RunResult
 from causal_core.loop.announce import decision_line, run_line
 from causal_core.loop import cycle as cyclelib
@@ -24,10 +24,11 @@ from causal_core.loop.params_doc import with_loop_params
 from causal_core.loop import online_fdr as online_fdr_state
 from causal_core.loop.cycle_kinds import plan_markdown, plan_next
 from causal_core.loop.proposal import propose
+from causal_core.loop.approval_card import proposal_markdown
 from causal_core.loop.stack import confirmed_stack, stack_for
 from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
 from flows import cycle_kinds as kinds
-from flows.approval import edit_arms, wait_for_approval
+from flows.approval import approval_form, edit_arms, wait_for_approval
 from tasks import artifacts, diagnostics, discovery, experiment
 from tasks import probe as probe_tasks
 from tasks import cycle as cycle_tasks
@@ -44,6 +45,8 @@ def cycle_loop(**raw) -> dict:
     """The discovery-adjust loop. Its parameters are LoopParams' fields (causal_core/loop/params.py)."""
     params = validate_params(raw)     # refuse bad parameters before any work
     log = get_run_logger()
+    # Runs started without a callback of their own (the final assembly's seeds) report here too.
+    set_default_reporter(lambda p: log.info(p.line()) if p.phase != "finished" else None)
     layout = LoopLayout.at(params.results_dir)
     t0 = started_at(layout)
     roots = [*params.records, params.records_out]
@@ -74,7 +77,7 @@ def cycle_loop(**raw) -> dict:
             reason = stop_rules.NOTHING_TO_TEST
             break
         if plan.approved_by is None:
-            plan = save_plan(cyc, _approve(plan, params, log))
+            plan = save_plan(cyc, _approve(plan, params, log, dag_path, layout))
         if plan.intervention == STOP:
             reason = stop_rules.approver_stop(plan.approved_by)
             break
@@ -141,7 +144,7 @@ def _propose(n: int, params: LoopParams, dag, layout: LoopLayout) -> CyclePlan |
     return plan_next(n, params, dag, layout, stack, alpha_t) or propose(n, params, dag, layout)
 
 
-def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
+def _approve(plan: CyclePlan, params: LoopParams, log, dag_path: Path, layout: LoopLayout) -> CyclePlan:
     if params.auto_approve:
         return plan.model_copy(update={"approved_by": "auto"})
     design = plan_markdown(plan)
@@ -151,7 +154,13 @@ def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
              "(UI Resume, or `causal-golf approve <flow-run-id>`); on timeout: %s",
              plan.cycle, plan.kind, ", ".join(plan.arms) or plan.intervention,
              plan.expected or plan.expected_effect_bpb, params.approval_timeout_s, params.on_timeout)
-    answer = wait_for_approval(params.approval_timeout_s, params.on_timeout)
+    card = proposal_markdown(plan, params, Path(dag_path).with_name("dag.png"), artifacts.dag_url(plan.cycle - 1),
+                             list(confirmed_stack(layout)) if params.stack_confirmed else None)
+    if plan.kind != "single":       # a screen or multi-arm proposal: the design (arms, seeds, expected effects) too
+        card += "\n\n" + design
+    form = approval_form(card, action="approve", intervention=plan.intervention, seeds=plan.seeds or params.seeds,
+                         budget_s=plan.budget_s or params.budget_s)
+    answer = wait_for_approval(params.approval_timeout_s, params.on_timeout, form=form)
     if answer.action == "stop":
         return plan.model_copy(update={"intervention": STOP, "approved_by": answer.by})
     update = {"approved_by": answer.by}

@@ -18,6 +18,13 @@ def _image_url(png: Path) -> str | None:
     return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode() if png.is_file() else None
 
 
+def dag_url(cycle: int) -> str | None:
+    """The UI page of cycle N's DAG picture (artifact key dag-cycle-N), when the UI's address is known."""
+    from prefect.settings import PREFECT_UI_URL
+    ui = PREFECT_UI_URL.value()
+    return f"{ui.rstrip('/')}/artifacts/key/dag-cycle-{cycle}" if ui else None
+
+
 @task(task_run_name="cycle{cycle}-publish-dag")
 def publish_dag(cycle: int, dag_path: Path) -> None:
     url = _image_url(Path(dag_path).with_name("dag.png"))

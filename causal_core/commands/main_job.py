@@ -25,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from causal_core.data.prepare import ensure_embedded_default
     data = ensure_embedded_default(Path("."), vocab_size=1024)
+    from deployments.local_server import start_temporary_api
+    start_temporary_api()       # no silent minute while a fresh temporary API creates its database
     from flows.cycle_loop import cycle_loop
     report = cycle_loop(results_dir=args.results_dir, data_path=str(data), auto_approve=True,
                         seeds=[int(s) for s in args.seeds.split(",")], budget_s=args.budget_s,

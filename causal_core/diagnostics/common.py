@@ -92,7 +92,31 @@ def resolve_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(p, Path(weights), meta)
 
 
-def load_checkpoint(ckpt: Checkpoint, data_path: str | None = None, overrides: dict[str, Any] | None = None):
+def resolve_tokenizer(data_path: str | os.PathLike, vocab_size: int | None, checkpoint_tokenizer: str | None) -> str:
+    """The tokenizer for a --data override: DIR/tokenizer.model (a prepared corpus), else the
+    checkpoint's own TOKENIZER_PATH when it exists, else the challenge's layout
+    (data/datasets/fineweb10B_spN next to data/tokenizers/fineweb_N_bpe.model)."""
+    data = Path(data_path)
+    candidates = [data / TOKENIZER_FILE]
+    if checkpoint_tokenizer:
+        candidates.append(Path(checkpoint_tokenizer))
+    if vocab_size:
+        candidates.append(data.parent.parent / "tokenizers" / f"fineweb_{vocab_size}_bpe.model")
+    for c in candidates:
+        if c.is_file():
+            return str(c)
+    raise DiagnosticError(f"no tokenizer for data {data}: looked for " + ", ".join(map(str, candidates))
+                          + "; name one with --tokenizer")
+
+
+def out_folder(out: str | os.PathLike) -> Path:
+    """Where a diagnostic's side files go: `out`, or its folder when `out` is a .json path."""
+    out = Path(out)
+    return out.parent if out.suffix == ".json" else out
+
+
+def load_checkpoint(ckpt: Checkpoint, data_path: str | None = None, overrides: dict[str, Any] | None = None,
+                    tokenizer_path: str | None = None):
     """(model, Config) with the weights checked name by name and shape by shape against the config."""
     T = trainer()
     import mlx.core as mx
@@ -101,7 +125,11 @@ def load_checkpoint(ckpt: Checkpoint, data_path: str | None = None, overrides: d
     env = dict(ckpt.meta["env"])
     if data_path is not None:
         env["DATA_PATH"] = str(data_path)
-        env["TOKENIZER_PATH"] = str(Path(data_path) / TOKENIZER_FILE)
+        vocab = env.get("VOCAB_SIZE")
+        env["TOKENIZER_PATH"] = tokenizer_path or resolve_tokenizer(
+            data_path, int(vocab) if vocab else None, env.get("TOKENIZER_PATH"))
+    elif tokenizer_path is not None:
+        env["TOKENIZER_PATH"] = str(tokenizer_path)
     for k, v in (overrides or {}).items():
         if k not in T.VAR_BY_NAME:
             raise DiagnosticError(f"override {k}: not a train_gpt_mlx.py variable")
@@ -239,7 +267,7 @@ def finite(x: Any) -> Any:
 def write_result(out: str | os.PathLike, name: str, result: dict) -> Path:
     """Atomically write `out/name.json` (or `out` itself when it ends in .json)."""
     out = Path(out)
-    path = out if out.suffix == ".json" else out / f"{name}.json"
+    path = out if out.suffix == ".json" else out / f"{name}.json"   # out_folder() holds the side files
     result = dict(result)
     result.setdefault("written_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
     atomic_write_json(path, finite(result))
