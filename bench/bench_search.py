@@ -29,7 +29,11 @@ from bench.search import metrics, space  # noqa: E402
 # loop_norep: the same loop with replicate=False (placebo and leave-one-seed-out still run). Every
 # method's claims get the held-out check below for free, so this shows what the loop's own
 # replication costs it in runs.
-LOOPS = {"loop": True, "loop_norep": False}
+# loop_screen: screening (a 4-switch Hadamard fold-over on one seed, flows/cycle_kinds.py) then
+# multi-arm confirmation on fresh seeds; no replication (the confirmation is the replication of
+# the screen's finding). Every loop runs with LORD++ online error control (the loop's default).
+LOOPS = {"loop": {"replicate": True}, "loop_norep": {"replicate": False},
+         "loop_screen": {"replicate": False, "screen_k": 4, "screen_seeds": 1, "screen_max_rows": 8}}
 METHODS = (*LOOPS, "tpe", "random")
 CHECKPOINTS = (12, 24, 48)
 RECORDS = ROOT.parent / "shared" / "parameter-golf-records"
@@ -48,12 +52,25 @@ def small_trainer_env(data_dir: Path) -> dict:
     return env
 
 
+def medium_trainer_env(data_dir: Path) -> dict:
+    """Between --small and cpu_small: the small config at 60 steps, 64 wide, 64k val tokens (each
+    run ~2-3x a small one; the full setting's runs are ~20x)."""
+    env = small_trainer_env(data_dir)
+    env.update({"ITERATIONS": 60, "MODEL_DIM": 64, "NUM_HEADS": 4, "NUM_KV_HEADS": 2, "VAL_MAX_TOKENS": 65536})
+    return env
+
+
 def repeat_seeds(r: int, n_loop: int, n_eval: int) -> dict:
     # 10000 apart: the loop's re-tests add 1000 per earlier test (loop/proposal.py), and with
     # repeats 1000 apart a re-test in repeat r ran repeat r+1's seeds.
     b = 10000 * (r + 1)
     return {"base": b, "loop": [b + 1 + i for i in range(n_loop)],          # replication: the next n_loop
             "search": b + 1, "eval": [b + 101 + i for i in range(n_eval)]}
+
+
+def methods_of(reps: list[dict]) -> list[str]:
+    """The methods a run measured (`--methods` may leave some out), in METHODS order."""
+    return [k for k in METHODS if k in reps[0]["methods"]]
 
 
 def checkpoints(budget: int) -> list[int]:
@@ -73,11 +90,13 @@ def run_repeat(r: int, args, work: Path, data: Path, trainer_env: dict, base_env
 
     # 1. The loop, as the real flow: with replication (its default) and without.
     cycles = {}
-    for k, replicate in LOOPS.items():
+    for k, loop_kw in LOOPS.items():
+        if k not in args.methods:
+            continue
         t = time.perf_counter()
         loop_dir = work / f"repeat_{r}" / k
         out[f"{k}_run"] = run_loop(loop_dir, data, trainer_env, seeds["loop"], args.budget, records,
-                                   args.run_budget_s, replicate=replicate)
+                                   args.run_budget_s, **loop_kw)
         cycles[k] = loop_history(Path(out[f"{k}_run"]["results_dir"]), cache)
         out[f"{k}_cycles"] = cycles[k]
         out["timing_s"][k] = round(time.perf_counter() - t, 1)
@@ -88,19 +107,20 @@ def run_repeat(r: int, args, work: Path, data: Path, trainer_env: dict, base_env
     # 2. TPE and random search side by side (one trial at a time each).
     t = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
-        futs = {k: pool.submit(run_optuna, k, args.budget, seeds["search"], seeds["base"], cache) for k in ("tpe", "random")}
+        futs = {k: pool.submit(run_optuna, k, args.budget, seeds["search"], seeds["base"], cache)
+                for k in ("tpe", "random") if k in args.methods}
         hist = {k: f.result() for k, f in futs.items()}
     out["history"] = hist
     out["timing_s"]["tpe_random"] = round(time.perf_counter() - t, 1)
     print(f"[repeat {r}] tpe/random: {out['timing_s']['tpe_random']:.0f} s", flush=True)
 
     # 3. Claims after every n runs, and the held-out check of every distinct claim.
-    claims = {k: metrics.loop_claims(cycles[k], args.budget, order=space.SWITCHES) for k in LOOPS}
+    claims = {k: metrics.loop_claims(cycles[k], args.budget, order=space.SWITCHES) for k in LOOPS if k in cycles}
     raw_best = {}
-    for k in ("tpe", "random"):
+    for k in hist:
         claims[k], raw_best[k] = metrics.search_claims(hist[k], args.budget)
     distinct = []
-    for k in METHODS:
+    for k in claims:
         for c in metrics.distinct_claims(claims[k]):
             if c not in distinct:
                 distinct.append(c)
@@ -119,7 +139,7 @@ def run_repeat(r: int, args, work: Path, data: Path, trainer_env: dict, base_env
     out["heldout_baseline"] = {"values": base_vals, "mean": base_mean}
     out["verdicts"] = {space.label(c): v for c, v in verdicts.items()}
     out["methods"] = {}
-    for k in METHODS:
+    for k in claims:
         conf, ship = metrics.curves(claims[k], verdicts, base_mean)
         m = {"claims": [space.label(c) for c in claims[k]], "confirmed_curve": conf, "shipped_curve": ship,
              "raw_best_curve": raw_best.get(k),
@@ -130,9 +150,11 @@ def run_repeat(r: int, args, work: Path, data: Path, trainer_env: dict, base_env
             m["checkpoints"][str(n)] = {"confirmed": conf[n - 1], "shipped": ship[n - 1], "claim": space.label(claims[k][n - 1]),
                                         "claims": n_claims, "false_discoveries": n_fd}
         out["methods"][k] = m
-    tpe_final = out["methods"]["tpe"]["confirmed_curve"][-1]
-    out["loop_runs_to_tpe_final"] = metrics.runs_to_reach(out["methods"]["loop"]["confirmed_curve"], tpe_final)
-    out["loop_norep_runs_to_tpe_final"] = metrics.runs_to_reach(out["methods"]["loop_norep"]["confirmed_curve"], tpe_final)
+    if "tpe" in out["methods"]:
+        tpe_final = out["methods"]["tpe"]["confirmed_curve"][-1]
+        for k in LOOPS:
+            if k in out["methods"]:
+                out[f"{k}_runs_to_tpe_final"] = metrics.runs_to_reach(out["methods"][k]["confirmed_curve"], tpe_final)
     out["cache"] = cache.stats()
     print(f"[repeat {r}] held-out check of {len(distinct)} claims: {out['timing_s']['heldout']:.0f} s; "
           f"cache {out['cache']}", flush=True)
@@ -143,7 +165,7 @@ def run_repeat(r: int, args, work: Path, data: Path, trainer_env: dict, base_env
 
 def summarize(reps: list[dict], args) -> dict:
     s = {"checkpoints": checkpoints(args.budget), "methods": {}}
-    for k in METHODS:
+    for k in methods_of(reps):
         m = {}
         for n in s["checkpoints"]:
             rows = [rep["methods"][k]["checkpoints"][str(n)] for rep in reps]
@@ -160,10 +182,12 @@ def summarize(reps: list[dict], args) -> dict:
         s["methods"][k] = m
     s["baseline_heldout"] = metrics.summary([rep["heldout_baseline"]["mean"] for rep in reps])
     half, full = str(max(1, args.budget // 2)), str(args.budget)
+    s["target"] = {}
+    if "tpe" not in s["methods"]:
+        return s
     tpe_full = s["methods"]["tpe"][full]["confirmed"]["mean"]
     fd_tpe = s["methods"]["tpe"][full]["false_discoveries"]
-    s["target"] = {}
-    for k in LOOPS:
+    for k in (k for k in LOOPS if k in s["methods"]):
         loop_half = s["methods"][k][half]["confirmed"]["mean"]
         fd_loop = s["methods"][k][full]["false_discoveries"]
         per_rep = [rep[f"{k}_runs_to_tpe_final"] for rep in reps]
@@ -187,7 +211,7 @@ def table(summary: dict, reps: list[dict], args) -> str:
     hdr = "| method | " + " | ".join(f"confirmed @{n} (mean ± sd) | improvement @{n}" for n in cps) + \
           f" | runs to -{args.target_improvement:g} (reached/repeats, median) | claims / false discoveries @{cps[-1]} | shipped @{cps[-1]} |"
     lines = [hdr, "|" + "---|" * (1 + 2 * len(cps) + 3)]
-    for k in METHODS:
+    for k in methods_of(reps):
         m = summary["methods"][k]
         cells = []
         for n in cps:
@@ -215,10 +239,11 @@ def plot(reps: list[dict], args, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    colors = {"loop": "tab:red", "loop_norep": "tab:orange", "tpe": "tab:blue", "random": "tab:gray"}
+    colors = {"loop": "tab:red", "loop_norep": "tab:orange", "loop_screen": "tab:green", "tpe": "tab:blue",
+              "random": "tab:gray"}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     x = np.arange(1, args.budget + 1)
-    for k in METHODS:
+    for k in methods_of(reps):
         # Relative to each repeat's held-out baseline, so repeats with different seeds average fairly.
         conf = np.array([np.array(rep["methods"][k]["confirmed_curve"]) - rep["heldout_baseline"]["mean"] for rep in reps])
         axes[0].step(x, conf.mean(0), where="post", color=colors[k], label=k)
@@ -249,6 +274,10 @@ def plot(reps: list[dict], args, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="tiny trainer on a small prepared corpus (< 30 min here)")
+    ap.add_argument("--medium", action="store_true",
+                    help="between --small and the full setting: 60 steps, 64 wide, 1 MB corpus, B = 32, 2 repeats (~1 h idle)")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help=f"comma-separated subset of {','.join(METHODS)} (targets need tpe)")
     ap.add_argument("--repeats", type=int, help="benchmark repeats with different seeds (default 2 small, 3 full)")
     ap.add_argument("--budget", type=int, help="training runs per method (default 24 small, 48 full)")
     ap.add_argument("--out", type=Path, help="output folder (default results/bench_search[_small])")
@@ -261,14 +290,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-records", action="store_true", help="loop from catalog priors only (records=[])")
     ap.add_argument("--run-budget-s", type=float, help="per-run timeout budget of the runner")
     args = ap.parse_args(argv)
-    defaults = {"repeats": (2, 3), "budget": (24, 48), "eval_seeds": (3, 4), "target_improvement": (0.05, 0.01),
-                "run_budget_s": (120.0, 600.0)}
-    for name, (small, full) in defaults.items():
+    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not args.methods or set(args.methods) - set(METHODS):
+        ap.error(f"--methods: choose from {', '.join(METHODS)} (got {args.methods})")
+    if args.small and args.medium:
+        ap.error("--small and --medium exclude each other")
+    # (small, medium, full)
+    defaults = {"repeats": (2, 2, 3), "budget": (24, 32, 48), "eval_seeds": (3, 3, 4),
+                "target_improvement": (0.05, 0.05, 0.01), "run_budget_s": (120.0, 240.0, 600.0)}
+    for name, values in defaults.items():
         if getattr(args, name) is None:
-            setattr(args, name, small if args.small else full)
+            setattr(args, name, values[0] if args.small else values[1] if args.medium else values[2])
     if args.repeats < 1 or args.target_improvement <= 0 or args.run_budget_s <= 0:
         ap.error("--repeats, --target-improvement and --run-budget-s must be positive")
-    out = (args.out or ROOT / "results" / ("bench_search_small" if args.small else "bench_search")).resolve()
+    setting = "small" if args.small else "medium" if args.medium else "full"
+    out = (args.out or ROOT / "results" / {"small": "bench_search_small", "medium": "bench_search_medium",
+                                           "full": "bench_search"}[setting]).resolve()
     out.mkdir(parents=True, exist_ok=True)
     if args.eval_seeds < 3:
         ap.error("--eval-seeds must be at least 3 (a paired t-test on 2 pairs has 1 degree of freedom)")
@@ -287,15 +324,19 @@ def main(argv: list[str] | None = None) -> int:
         data = work / "data" / "embedded_sp384"
         prepare_embedded(data, vocab_size=384, size_mb=0.3, seed=0, val_fraction=0.1)
         trainer_env = small_trainer_env(data)
+    elif args.medium:
+        data = work / "data" / "embedded_sp512_1mb"
+        prepare_embedded(data, vocab_size=512, size_mb=1.0, seed=0, val_fraction=0.1)
+        trainer_env = medium_trainer_env(data)
     else:
         data, trainer_env = ensure_embedded_default(ROOT), {}
     records = [] if args.no_records or not RECORDS.is_dir() else [str(RECORDS)]
     benv = base_env(data, trainer_env)
-    print(f"setting: {'small' if args.small else 'full'}; budget {args.budget} runs/method; {args.repeats} repeats; "
+    print(f"setting: {setting}; methods {','.join(args.methods)}; budget {args.budget} runs/method; {args.repeats} repeats; "
           f"loop seeds {args.loop_seeds}; held-out seeds {args.eval_seeds}; {len(space.SWITCHES)} switches; "
           f"records: {records or 'none (catalog priors)'}\nbase env: {benv}", flush=True)
 
-    server = start_local_server(Path(tempfile.mkdtemp(prefix="cg_bench_search_")) / "prefect_home")
+    server = start_local_server(Path(tempfile.mkdtemp(prefix="cg_bench_search_")) / "prefect_home", timeout=900)  # a loaded machine starts it slowly
     reps = []
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):

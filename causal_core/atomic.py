@@ -118,18 +118,27 @@ def check_json_list(path: str | os.PathLike) -> None:
         raise CorruptStateError(f"{path}: expected a JSON list, found {type(items).__name__}")
 
 
-def locked_json_list_append(path: str | os.PathLike, entry: Any, key: str | None = None) -> bool:
+def locked_json_list_append(path: str | os.PathLike, entry: Any, key: str | None = None,
+                            replace: tuple[str, ...] = ()) -> bool:
     """Append `entry` to the JSON list in `path` under a lock, atomically.
 
     With `key`, an entry whose `entry[key]` is already present is not appended again
-    (idempotent re-runs); returns whether it was appended.
+    (idempotent re-runs); returns whether it was appended. With `replace`, an entry that
+    agrees with `entry` on all those fields is updated in place instead (one entry per
+    thing: a rerun that finishes a failed seed updates its experiment's entry).
     """
     path = Path(path)
     with file_lock(path):
         items = json.loads(path.read_text()) if path.exists() else []
         if not isinstance(items, list):
-            raise ValueError(f"{path}: expected a JSON list")
+            raise CorruptStateError(f"{path}: expected a JSON list")
         if key is not None and any(isinstance(i, dict) and i.get(key) == entry.get(key) for i in items):
+            return False
+        same = [n for n, i in enumerate(items)
+                if replace and isinstance(i, dict) and all(i.get(k) == entry.get(k) for k in replace)]
+        if same:
+            items[same[0]] = entry
+            atomic_write_json(path, items)
             return False
         items.append(entry)
         atomic_write_json(path, items)

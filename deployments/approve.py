@@ -13,6 +13,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--intervention", help="test this intervention instead of the proposal")
     p.add_argument("--seeds", help="comma-separated seeds, e.g. 1,2,3")
     p.add_argument("--budget-s", type=float, help="per-run wall-clock budget in seconds")
+    p.add_argument("--drop-arms", help="comma-separated arms to remove from a screening or multi-arm proposal")
+    p.add_argument("--add-arm", help="an intervention to add as one more arm")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise CliError(f"--seeds must be comma-separated integers (got {args.seeds!r})") from None
     try:
+        drop = [a.strip() for a in args.drop_arms.split(",") if a.strip()] if args.drop_arms else None
         answer = ApprovalInput(action="stop" if args.stop else "approve", intervention=args.intervention,
-                               seeds=seeds, budget_s=args.budget_s, by="cli")
+                               seeds=seeds, budget_s=args.budget_s, drop_arms=drop, add_arm=args.add_arm, by="cli")
     except ValidationError as e:
         err = e.errors()[0]
         raise CliError(f"{'.'.join(map(str, err['loc']))}: {err['msg']} (got {err.get('input')!r})") from None

@@ -3,9 +3,16 @@
 Users normally run `prefect server start` themselves; this wraps the same command with
 the settings measured to matter here: a UI API URL matching the port (else the UI
 tries 127.0.0.1:4200), analytics off, and a private PREFECT_HOME when asked.
+
+The server never outlives its parent: on Linux the kernel sends it SIGTERM when the parent
+dies, however it dies (prctl PR_SET_PDEATHSIG, set between fork and exec; it fires when
+the *thread* that started the server ends, so start it from a long-lived thread), and a
+SIGTERM of the parent (or its normal exit) stops the server's whole process group first.
 """
 from __future__ import annotations
 
+import atexit
+import ctypes
 import os
 import signal
 import socket
@@ -15,6 +22,44 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+
+_running: list["LocalServer"] = []
+_installed = False
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int):
+    """preexec_fn: SIGTERM this child when its parent dies (Linux; elsewhere the handlers below)."""
+    def preexec() -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != parent:          # the parent died before prctl took effect
+                os.kill(os.getpid(), signal.SIGTERM)
+    return preexec
+
+
+def _kill_all(grace_s: float = 5.0) -> None:
+    for s in list(_running):
+        s.kill(grace_s)
+
+
+def _on_sigterm(signum, frame) -> None:
+    _kill_all()
+    signal.signal(signum, signal.SIG_DFL)       # then die of SIGTERM, as without this handler
+    os.kill(os.getpid(), signum)
+
+
+def _install_handlers() -> None:
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    atexit.register(_kill_all)
+    # Only where nobody else handles SIGTERM, and only from the main thread (signal's rule).
+    import threading
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def free_port() -> int:
@@ -49,18 +94,27 @@ class LocalServer:
     def api_url(self) -> str:
         return self.env["PREFECT_API_URL"]
 
+    def kill(self, grace_s: float = 5.0) -> None:
+        """End the server's process group now (SIGTERM, then SIGKILL after grace_s)."""
+        if self in _running:
+            _running.remove(self)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                break
+            try:
+                self.proc.wait(grace_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
     def stop(self, timeout: float = 20.0) -> None:
         # Ship buffered run logs while the server is still up (else: "Error logging to API").
         if "prefect.logging.handlers" in sys.modules:
             from prefect.logging.handlers import APILogHandler
             APILogHandler().flush()    # drains the process-wide log worker
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        self.kill(timeout)
 
 
 def healthy(api_url: str) -> bool:
@@ -81,9 +135,11 @@ def start_local_server(home: str | os.PathLike, port: int | None = None, timeout
     prefect = Path(sys.executable).with_name("prefect")
     cmd = [str(prefect) if prefect.exists() else "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     log = open(log_path, "ab")
+    _install_handlers()
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent(os.getpid()))
     server = LocalServer(port, proc, env, log_path)
+    _running.append(server)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

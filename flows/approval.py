@@ -40,6 +40,8 @@ class ApprovalInput(RunInput):
     # answer and the run stays paused; the validator says why to `causal-golf approve`.
     seeds: Optional[SeedList] = Field(None, description="paired seeds per condition (at least 2, distinct, non-negative)")
     budget_s: Optional[float] = Field(None, gt=0, description="per-run wall-clock budget in seconds")
+    drop_arms: Optional[list[Actionable]] = Field(None, description="remove these arms from a screening or multi-arm proposal")
+    add_arm: Optional[Actionable] = Field(None, description="add this arm (a single-switch proposal becomes multi-arm)")
     # Who answered: kept out of the form (SkipJsonSchema), yet still accepted from the CLI, the
     # watchdog and API callers: the schema forbids unknown keys, so `by` is let in by pattern.
     by: SkipJsonSchema[str] = "ui"
@@ -49,6 +51,24 @@ class ApprovalInput(RunInput):
     @classmethod
     def _seeds(cls, v: Optional[list[int]]) -> Optional[list[int]]:
         return v if v is None else check_seeds(v)
+
+
+def edit_arms(plan, drop: list[str], add: str | None) -> dict:
+    """The plan fields after the approver dropped and/or added arms. A screen left with fewer than
+    two switches, or a multi-arm plan left with one, becomes a single-switch cycle; dropping every
+    arm keeps the first (answer `stop` to test nothing)."""
+    arms = [a for a in (plan.arms or [plan.intervention]) if a not in drop] or (plan.arms or [plan.intervention])[:1]
+    expected = {a: v for a, v in plan.expected.items() if a in arms}
+    if add and add not in arms:
+        arms.append(add)
+        expected[add] = catalog.CATALOG[add].prior_effect_bpb     # the approver's arm: the catalog prior
+    kind = plan.kind if plan.kind != "single" else "multiarm"
+    if len(arms) == 1 or (kind == "screen" and len(arms) < 2):
+        kind = "single"
+    why = plan.why + "; approver " + ", ".join(x for x in (f"dropped {', '.join(drop)}" if drop else "",
+                                                           f"added {add}" if add else "") if x)
+    return {"kind": kind, "arms": arms if kind != "single" else [], "expected": expected, "intervention": arms[0],
+            "expected_effect_bpb": expected.get(arms[0]), "why": why, "source": "approver"}
 
 
 def approval_form(description: str, **initial: Any) -> type[ApprovalInput]:

@@ -32,8 +32,8 @@ RETRY = dict(retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
 
 @task(task_run_name="cycle{cyc.n}-config", **RETRY)
 def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str, seeds: list[int] | None,
-                budget_s: float | None, stack: dict[str, dict]) -> ExperimentConfig:
-    return cyclelib.plan_config(cyc, params, intervention, seeds, budget_s, stack)
+                budget_s: float | None, stack: dict[str, dict], alpha: float | None = None) -> ExperimentConfig:
+    return cyclelib.plan_config(cyc, params, intervention, seeds, budget_s, stack, alpha)
 
 
 @task(task_run_name="cycle{cyc.n}-decide", **RETRY)

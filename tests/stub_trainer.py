@@ -4,7 +4,9 @@ It exercises the runner's subprocess machinery only: configured by env (SEED, RU
 OUT_DIR, ITERATIONS, STUB_* knobs), prints challenge-style lines, writes OUT_DIR/RUN_ID.txt
 and RUN_ID_metrics.jsonl. The score is a deterministic function of SEED and STUB_EFFECT.
 Knobs: STUB_SLEEP (s per step), STUB_FAIL_SEED (comma list: exit 3 for those seeds), STUB_NO_STDOUT_SCORE
-(score only in the log file), STUB_EFFECT (added to the score), STUB_HANG (sleep forever).
+(score only in the log file), STUB_EFFECT (added to the score), STUB_HANG (sleep forever),
+STUB_TRACE (a file: one line per start, with how many OTHER live processes train the same
+RUN_ID in the same OUT_DIR, read from /proc: a duplicate run shows up as others>0).
 """
 import json
 import os
@@ -31,6 +33,17 @@ def emit(line, to_stdout=True):
     log.flush()
 
 
+if os.environ.get("STUB_TRACE"):
+    mine = {b"RUN_ID=" + run_id.encode(), b"OUT_DIR=" + out_dir.encode()}
+    others = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            env = set(open(f"/proc/{pid}/environ", "rb").read().split(b"\0"))
+        except OSError:
+            continue
+        others += int(pid) != os.getpid() and mine <= env
+    with open(os.environ["STUB_TRACE"], "a") as tr:
+        tr.write(f"{run_id} pid={os.getpid()} others={others}\n")
 # It reads (and reports) the architecture switches the runner tests vary, so that the runner's
 # actuation check (causal_core/experiments/actuation.py) sees a trainer that can switch them.
 arch = f"layers:{os.environ.get('NUM_LAYERS', '3')} mlp_mult:{os.environ.get('MLP_MULT', '2')}"

@@ -155,3 +155,12 @@ def test_a_bad_experiment_log_is_refused_before_the_first_run(tmp_path, repo_roo
                "--experiment-log", str(log)])
     assert rc == 2 and "log.json" in one_line_error(capsys)
     assert not (tmp_path / "o").exists()         # no config.json, no run
+
+
+def test_a_trainer_command_that_cannot_start_is_refused_before_config_json(tmp_path, repo_root, capsys):
+    cfg = from_catalog("more_layers", trainer=STUB, workdir=str(repo_root), seeds=[1, 2],
+                       trainer_command=["torchrun-not-installed", "--nproc_per_node=8", STUB])
+    cfg.save(tmp_path / "c.json")
+    assert main(["run-experiment", str(tmp_path / "c.json"), "--out", str(tmp_path / "o")]) == 2
+    assert "torchrun-not-installed" in one_line_error(capsys)
+    assert not (tmp_path / "o").exists()

@@ -36,8 +36,9 @@ def test_the_approver_can_stop():
 
 
 @pytest.mark.parametrize("raw, needle", [
-    ({"seeds": []}, "seeds: at least one seed"),
-    ({"seeds": [1, 1]}, "duplicate seeds"),
+    ({"seeds": []}, "seeds: at least 2 seeds"),
+    ({"seeds": [1]}, "seeds: at least 2 seeds"),          # the paired test's rule, before discovery
+    ({"seeds": [1, 1]}, "seeds must be distinct"),
     ({"budget_s": -1}, "budget_s: must be positive"),
     ({"first_intervention": "bogus"}, "unknown intervention 'bogus'"),
     ({"first_intervention": "gptq"}, "not switchable"),

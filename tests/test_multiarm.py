@@ -5,7 +5,7 @@ import pytest
 
 from causal_core.experiments.multiarm import plan_arms
 from causal_core.experiments.power import gate_power, pooled_pair_sd
-from causal_core.experiments.runner import RunResult, summarize
+from causal_core.experiments.results import RunResult, summarize
 from causal_core.experiments.stats import analyze, holm
 from causal_core.experiments.config import from_catalog
 

@@ -51,3 +51,18 @@ def test_ledger_is_resumed_exactly(tmp_path):
     online_fdr.record_outcome(layout, 3, False)
     led = online_fdr.load(layout.online_ledger)
     assert [t.rejected for t in led.tests] == [True, False] and led.rule == "LORD++"
+
+
+def test_approver_drops_and_adds_arms():
+    from causal_core.loop.state import CyclePlan
+    from flows.approval import edit_arms
+    plan = CyclePlan(cycle=2, intervention="bigram_hash", kind="multiarm", arms=["bigram_hash", "more_layers", "ema"],
+                     expected={"bigram_hash": -0.1, "more_layers": -0.08, "ema": -0.01}, why="w")
+    up = edit_arms(plan, ["ema"], "qk_gain")
+    assert up["kind"] == "multiarm" and up["arms"] == ["bigram_hash", "more_layers", "qk_gain"]
+    assert set(up["expected"]) == {"bigram_hash", "more_layers", "qk_gain"} and "dropped ema" in up["why"]
+    single = CyclePlan(cycle=1, intervention="ema", why="w")
+    assert edit_arms(single, [], "wider_mlp")["arms"] == ["ema", "wider_mlp"]          # one more arm: multi-arm
+    screen = plan.model_copy(update={"kind": "screen"})
+    left = edit_arms(screen, ["ema", "more_layers"], None)
+    assert left["kind"] == "single" and left["intervention"] == "bigram_hash"          # a screen of one is a test

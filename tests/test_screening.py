@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from causal_core.experiments.screening import (Factor, analyze_screen, design_matrix, foldover, full_factorial,
-                                               make_design, mirror_pairs, top_k)
+                                               make_design, mirror_pairs, plackett_burman, top_k)
 
 NAMES = ["wider_mlp", "more_layers", "bigram_hash", "qk_gain", "ema", "partial_rope"]
 
@@ -26,6 +26,20 @@ def test_foldover_is_resolution_iv_and_mirror_paired(k):
     pairs = mirror_pairs(x)
     assert sorted(i for p in pairs for i in p) == list(range(len(x)))
     assert all(np.array_equal(x[a], -x[b]) for a, b in pairs)
+
+
+def test_plackett_burman_is_orthogonal_and_half_the_foldover():
+    for k in (3, 5, 7):
+        x = plackett_burman(k)
+        assert len(x) == len(foldover(k)) // 2 or k > 4 and len(x) == 8
+        assert np.allclose(x.T @ x, len(x) * np.eye(k))
+        assert sorted(i for p in mirror_pairs(x) for i in p) == list(range(len(x)))
+    x, kind = design_matrix(7, 8, resolution=3)
+    assert len(x) == 8 and "III" in kind
+    d = make_design(factors(6), seeds=[1], max_rows=8, resolution=3)
+    rng = np.random.default_rng(2)
+    a = analyze_screen(d, simulate(d, [-0.1, -0.05, 0, 0, 0.02, 0], sigma=0.005, rng=rng), noise_prior_sd=0.005)
+    assert "wider_mlp" in a.advance and any("resolution III" in n for n in a.notes)
 
 
 def test_design_choice_prefers_the_full_factorial_when_it_fits():

@@ -49,7 +49,7 @@ def run_optuna(kind: str, budget: int, search_seed: int, sampler_seed: int, cach
 
 
 def run_loop(work: Path, data_path: Path, trainer_env: dict, seeds: list[int], budget: int,
-             records: list[str], budget_s: float, max_parallel: int = 2, replicate: bool = True) -> dict:
+             records: list[str], budget_s: float, max_parallel: int = 2, replicate: bool = True, **extra) -> dict:
     from flows.cycle_loop import cycle_loop
 
     t = time.perf_counter()
@@ -57,7 +57,8 @@ def run_loop(work: Path, data_path: Path, trainer_env: dict, seeds: list[int], b
                         data_path=str(data_path), seeds=seeds, budget_s=budget_s, trainer_env=trainer_env,
                         auto_approve=True, stop_on_confirmed=False, max_runs=budget, max_nulls_in_a_row=budget,
                         max_cycles=budget, max_parallel=max_parallel, replicate=replicate,
-                        run_diagnostics=False, assemble=False)
+                        run_diagnostics=False, assemble=False, **{"budget_mode": "steps", **extra})
+    # budget_mode "steps": TPE/random and the held-out check train a fixed step count, so the loop does too
     return {"stop_reason": report.get("stop_reason"), "wall_s": round(time.perf_counter() - t, 1),
             "max_runs": budget, "results_dir": str(work / "results")}
 
@@ -69,34 +70,59 @@ def trained(runs) -> int:
 
 def loop_history(results_dir: Path, cache: RunCache | None = None) -> list[dict]:
     """Per finished cycle, in order: the intervention, its final decision (after refutation),
-    the runs it cost (experiment + replication) and the cumulative count."""
+    the runs it cost (experiment + replication) and the cumulative count. A multi-arm cycle gives
+    one entry per arm (the cycle's runs on its first, all at the cycle's cumulative count); a
+    screening cycle one entry with decision "screen" (it claims nothing, its runs are charged)."""
     from causal_core.experiments.results import RawRuns
     from causal_core.experiments.stats import load_stats
+    from causal_core.loop.layout import cycle_stats
 
     cycles, cum = [], 0
-    dirs = sorted(Path(results_dir).glob("cycle_*"), key=lambda p: int(p.name.split("_")[1]))
-    for d in dirs:
-        stats = d / "experiment" / "stats.json"
-        raw_p = d / "experiment" / "raw_runs.json"
-        if not (stats.is_file() and raw_p.is_file()):
+    from causal_core.loop.layout import LoopLayout
+
+    for cyc in LoopLayout(Path(results_dir)).cycles():
+        d, n = cyc.dir, cyc.n
+        screen = d / "screen" / "analysis.json"
+        if screen.is_file() and (d / "record.json").is_file():
+            raws = [RawRuns.load(p) for p in sorted(d.glob("screen/pair_*/raw_runs.json"))]
+            runs = sum(trained(r.runs) for r in raws)
+            if cache is not None:
+                for r in raws:
+                    cache.ingest(r.config, r.runs, source="loop-screen")
+            cum += runs
+            a = json.loads(screen.read_text())
+            cycles.append({"cycle": n, "intervention": "screen:" + "+".join(m["term"] for m in a["main"]),
+                           "decision": "screen", "advance": a["advance"], "effect_bpb": None, "p_adjusted": None,
+                           "n_pairs": 0, "runs": runs, "reused_runs": sum(len(r.runs) for r in raws) - runs,
+                           "replication_runs": 0, "cum_runs": cum, "stacked_on": list(raws[0].config.stack) if raws else [],
+                           "refutation_downgraded": False})
             continue
-        a = load_stats(stats)
-        raw = RawRuns.load(raw_p)
-        n_exp, n_rep = trained(raw.runs), 0
-        rep_p = d / "replication" / "raw_runs.json"
-        rep_raw = RawRuns.load(rep_p) if rep_p.is_file() else None
-        if rep_raw is not None:
-            n_rep = trained(rep_raw.runs)
-        if cache is not None:
-            cache.ingest(raw.config, raw.runs, source="loop")
+        entries = []
+        for stats in cycle_stats(d):
+            raw_p = stats.parent / "raw_runs.json"
+            if not raw_p.is_file():
+                continue
+            a = load_stats(stats)
+            raw = RawRuns.load(raw_p)
+            n_exp, n_rep = trained(raw.runs), 0
+            rep_p = stats.parent.parent / "replication" / "raw_runs.json"
+            rep_raw = RawRuns.load(rep_p) if rep_p.is_file() else None
             if rep_raw is not None:
-                cache.ingest(rep_raw.config, rep_raw.runs, source="loop-replication")
-        ref = d / "refutation.json"
-        refutation = json.loads(ref.read_text()) if ref.is_file() else None
-        cum += n_exp + n_rep
-        cycles.append({"cycle": int(d.name.split("_")[1]), "intervention": a.intervention, "decision": a.decision,
-                       "effect_bpb": a.effect_bpb, "p_adjusted": a.p_adjusted, "n_pairs": a.n_pairs,
-                       "runs": n_exp, "reused_runs": len(raw.runs) - n_exp, "replication_runs": n_rep,
-                       "cum_runs": cum, "stacked_on": list(raw.config.stack),
-                       "refutation_downgraded": bool(refutation and refutation.get("downgraded"))})
+                n_rep = trained(rep_raw.runs)
+            if cache is not None:
+                cache.ingest(raw.config, raw.runs, source="loop")
+                if rep_raw is not None:
+                    cache.ingest(rep_raw.config, rep_raw.runs, source="loop-replication")
+            ref = stats.parent.parent / "refutation.json"
+            refutation = json.loads(ref.read_text()) if ref.is_file() else None
+            entries.append({"cycle": n, "intervention": a.intervention, "decision": a.decision,
+                            "effect_bpb": a.effect_bpb, "p_adjusted": a.p_adjusted, "n_pairs": a.n_pairs,
+                            "alpha": a.alpha, "family_size": a.family_size,
+                            "runs": n_exp, "reused_runs": len(raw.runs) - n_exp, "replication_runs": n_rep,
+                            "stacked_on": list(raw.config.stack),
+                            "refutation_downgraded": bool(refutation and refutation.get("downgraded"))})
+        cum += sum(e["runs"] + e["replication_runs"] for e in entries)
+        for e in entries:
+            e["cum_runs"] = cum
+        cycles += entries
     return cycles

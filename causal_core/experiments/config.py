@@ -31,10 +31,10 @@ PLACEHOLDERS = frozenset({"python", "trainer"})
 DEFAULT_SEEDS = [1337, 42, 2025]
 
 
-def check_seeds(v: list[int]) -> list[int]:
+def check_seeds(v: list[int], minimum: int = 2) -> list[int]:
     """The paired test's rule for seeds, shared by configs, loop parameters, approval answers
-    and cycle plans: at least 2, distinct, non-negative."""
-    if len(v) < 2:
+    and cycle plans: at least 2 (1 for the rows of a screening design), distinct, non-negative."""
+    if len(v) < minimum:
         raise ValueError(f"at least 2 seeds are needed for a paired test (got {v})")
     if len(set(v)) != len(v) or any(s < 0 for s in v):
         raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
@@ -73,6 +73,8 @@ class ExperimentConfig(BaseModel):
     stack: dict[str, dict[str, EnvScalar]] = Field(default_factory=dict)
     treatment: dict[str, EnvScalar]
     control: dict[str, EnvScalar]
+    # Two rows of a screening design (cycle_kinds.py): no paired test of its own, one seed is enough.
+    design_row: bool = False
     seeds: list[int] = Field(default_factory=lambda: list(DEFAULT_SEEDS))
     budget_s: float = Field(600.0, gt=0)   # expected wall-clock per run; timeout = budget_s + timeout_grace_s
     timeout_grace_s: float = Field(120.0, ge=0)
@@ -127,8 +129,8 @@ class ExperimentConfig(BaseModel):
 
     @field_validator("seeds")
     @classmethod
-    def _seeds(cls, v: list[int]) -> list[int]:
-        return check_seeds(v)
+    def _seeds(cls, v: list[int], info) -> list[int]:
+        return check_seeds(v, minimum=1 if info.data.get("design_row") else 2)
 
     @field_validator("trainer_command")
     @classmethod
@@ -157,6 +159,9 @@ class ExperimentConfig(BaseModel):
                                      f"{stacked[k][0]} ({k}={stacked[k][1]})")
         if self.condition_env("treatment") == self.condition_env("control"):
             raise ValueError("treatment and control environments are identical")
+        missing = [k for k in catalog.CATALOG[self.intervention].requires_env if not self.condition_env("treatment").get(k)]
+        if missing:     # e.g. gradient_projection without its direction file: both arms would be no-ops
+            raise ValueError(f"{self.intervention} needs {', '.join(missing)} in base_env (the probe phase supplies it)")
         if "{trainer}" in "".join(self.trainer_command) and not self.trainer:
             raise ValueError("trainer_command uses {trainer} but no trainer is set")
         self._check_budget()
@@ -201,6 +206,8 @@ class ExperimentConfig(BaseModel):
         payload = self.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s", "arm_step_ms"})
         if not payload["stack"]:
             del payload["stack"]     # ids of unstacked experiments stay what they were
+        if not payload["design_row"]:
+            del payload["design_row"]
         if payload.get("profile") is None:
             payload.pop("profile", None)
         if self.budget_mode == "steps":     # ids of step-budget experiments stay what they were

@@ -122,6 +122,10 @@ def summarize(config: ExperimentConfig, runs: list[RunResult], stopped_early: st
                    ignored_env=ignored_env(config), finished_at=_now(), budget=budget_summary(config, runs))
 
 
+# One experiment_log entry per experiment run in one out dir: a rerun updates it in place.
+LOG_IDENTITY = ("experiment_id", "out_dir")
+
+
 def log_entry(raw: RawRuns, out_dir: Path) -> dict:
     runs = [{k: getattr(r, k) for k in ("run_id", "condition", "seed", "status", "val_bpb", "error")} for r in raw.runs]
     # Same runs -> same entry_id: a resumed, already-finished experiment is not logged twice.

@@ -6,14 +6,14 @@ Layout of an experiment out dir (also the RAW_RESULT that record_writer reads):
     stats.json              Analysis (written by `causal-golf analyze` / the flow)
     runs/RUN_ID.stdout|.stderr|.pid|.result.json   per run, from the runner
     runs/RUN_ID.txt, RUN_ID_metrics.jsonl, RUN_ID_mlx_model.npz   from the trainer (OUT_DIR=runs/)
-An entry per finished experiment is appended to experiment_log.json (default: next to DIR).
+One entry per experiment (and out dir) in experiment_log.json (default: next to DIR), updated in place by a rerun.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-import signal
+import shutil
 import subprocess
 import threading
 import time
@@ -26,7 +26,8 @@ from causal_core.experiments import results
 from causal_core.experiments.budget import resolve as resolve_budget, run_timing
 from causal_core.experiments.config import ExperimentConfig
 from causal_core.experiments.progress import ProgressCallback, default_reporter, progress_label, wait_reporting
-from causal_core.experiments.results import CONDITIONS, RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.results import CONDITIONS, LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.run_owner import kill_group as _kill_group, own_run
 from causal_core.experiments.sequential import run_sequential
 from causal_core.logparse import final_score
 from causal_core.safe_paths import check_output_dir
@@ -51,21 +52,6 @@ def run_slot(limit: int) -> threading.BoundedSemaphore:
     their own threads (one Prefect task per seed) still never oversubscribe the cores."""
     with _live_lock:
         return _slots.setdefault(limit, threading.BoundedSemaphore(limit))
-
-
-def _kill_group(pgid: int, grace_s: float = 5.0) -> None:
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0)):
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except (ProcessLookupError, PermissionError):
-                return
-            time.sleep(0.1)
 
 
 def kill_live_runs() -> None:
@@ -106,7 +92,8 @@ def run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | 
             resume: bool = True, on_progress: ProgressCallback | None = None) -> RunResult:
     """Run one (condition, seed); an existing complete result in out_dir is returned as is.
     `on_progress` gets the run's step, loss and ETA every ~10 s while it trains."""
-    with run_slot(config.parallel_limit()):
+    # own_run: never while an earlier attempt of this run still trains (run_owner.py).
+    with run_slot(config.parallel_limit()), own_run(Path(out_dir).resolve() / "runs", config.run_id(condition, seed)):
         return _run_one(config, condition, seed, out_dir, resume, on_progress)
 
 
@@ -221,12 +208,21 @@ def run_pairs(config: ExperimentConfig, seeds: list[int], out_dir: Path, resume:
             raise
 
 
+def check_executable(config: ExperimentConfig) -> None:
+    """The command's program (e.g. torchrun) must start here: found now, not by the first seed's
+    Popen after config.json is written (make-config does not check it: configs are made elsewhere)."""
+    exe = config.argv()[0]
+    if not (os.access(config.resolved_workdir() / exe, os.X_OK) if os.sep in exe else shutil.which(exe)):
+        raise FileNotFoundError(f"trainer command {exe!r} is not an executable found on PATH")
+
+
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log: str | Path | None = None,
                    resume: bool = True, on_progress: ProgressCallback | None = None,
                    calibration_cache: str | Path | None = None) -> RawRuns:
     """All seeds (or the sequential design), then raw_runs.json and an experiment_log.json entry."""
     out_dir = Path(out_dir).resolve()
     ignored = config.check_runnable()             # refuse before anything runs
+    check_executable(config)
     from causal_core.experiments.actuation import warn_ignored
     warn_ignored(config, ignored)
     log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
@@ -246,5 +242,5 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log
         runs, stopped = run_pairs(config, list(config.seeds), out_dir, resume, on_progress), None
     raw = summarize(config, runs, stopped)
     atomic_write_json(out_dir / "raw_runs.json", raw.model_dump(mode="json"))
-    locked_json_list_append(log, log_entry(raw, out_dir), key="entry_id")
+    locked_json_list_append(log, log_entry(raw, out_dir), key="entry_id", replace=LOG_IDENTITY)
     return raw

@@ -1,15 +1,15 @@
 """Screening: a two-level design over the top-K candidates, run on common seeds, analysed by a
 Bayesian regression of val_bpb on the design with the DAG's effects as the prior.
 
-Designs (no library: two constructions cover what the loop needs, both from
-scipy.linalg.hadamard):
+Designs (no library: three constructions cover what the loop needs, from scipy.linalg.hadamard):
 - full factorial 2^k when it fits the row budget: resolves every main effect and every
   two-factor interaction (2FI);
 - the fold-over of a Sylvester Hadamard matrix H_N (rows [H; -H], k <= N columns): resolution IV
-  in 2N rows, main effects clear of every 2FI (2FIs aliased with each other, reported as chains).
-Both contain the mirror of every row, so the design is run as N paired configs (row, mirror):
-treatment = a row, control = its mirror, on the same seeds (common random numbers across all
-rows). Factor-to-column mapping and each column's sign are randomized (seeded by the cycle), so
+  in 2N rows, main effects clear of every 2FI (2FIs aliased with each other, reported as chains);
+- with `resolution=3`, Plackett-Burman from H_N (k <= N - 1 factors in N rows): main effects
+  aliased with 2FIs; half the runs of the fold-over, for budgets where that matters.
+The design is run as paired configs (treatment = a row, control = its mirror where the design
+has it, else the next row), all on the same seeds (common random numbers across all rows). Factor-to-column mapping and each column's sign are randomized (seeded by the cycle), so
 which configurations are trained is a randomized assignment, not a choice.
 
 Coding: x = +1 switch ON (catalog treatment), -1 OFF (catalog control). With this coding a
@@ -53,25 +53,38 @@ def foldover(k: int) -> np.ndarray:
     return np.vstack([h, -h]).astype(int)
 
 
-def design_matrix(k: int, max_rows: int) -> tuple[np.ndarray, str]:
-    """The design with the most resolving power within `max_rows` rows (mirror-paired, so even)."""
+def plackett_burman(k: int) -> np.ndarray:
+    """Resolution III: columns 1..k of a Sylvester H_N, N = the power of 2 above k (k <= N - 1)."""
+    n = 1 << math.ceil(math.log2(k + 1))
+    return hadamard(n)[:, 1:k + 1].astype(int)
+
+
+def design_matrix(k: int, max_rows: int, resolution: int = 4) -> tuple[np.ndarray, str]:
+    """The design for k factors within `max_rows` rows: the full factorial when it fits (and is no
+    bigger than the alternative), else the fold-over (resolution IV) or, when resolution III is
+    accepted, the smaller Plackett-Burman design."""
     if k < 1:
         raise ValueError("a screening design needs at least one factor")
-    if 2 ** k <= max_rows:
+    pb_rows = 1 << math.ceil(math.log2(k + 1))
+    if 2 ** k <= max_rows and (resolution >= 4 or 2 ** k <= pb_rows):
         return full_factorial(k), "full factorial 2^%d (resolution V+: all 2FIs resolved)" % k
-    x = foldover(k)
+    x, kind = ((foldover(k), "Hadamard fold-over, %d rows (resolution IV: 2FIs aliased in chains)") if resolution >= 4
+               else (plackett_burman(k), "Plackett-Burman, %d rows (resolution III: main effects aliased with 2FIs)"))
     if len(x) > max_rows:
-        raise ValueError(f"{k} factors need {len(x)} rows for a resolution IV design (max_rows {max_rows})")
-    return x, f"Hadamard fold-over, {len(x)} rows (resolution IV: 2FIs aliased in chains)"
+        raise ValueError(f"{k} factors need {len(x)} rows for a resolution {min(resolution, 4)} design (max_rows {max_rows})")
+    return x, kind % len(x)
 
 
 def mirror_pairs(x: np.ndarray) -> list[tuple[int, int]]:
-    """Row indices (i, j) with x[j] == -x[i]; every row is in exactly one pair."""
+    """Rows run as (treatment, control) of one config: (row, its mirror) where the design has it,
+    else consecutive rows; every row is in exactly one pair (the row count is even)."""
     seen, pairs = set(), []
     for i, row in enumerate(x):
         if i in seen:
             continue
-        j = next(j for j in range(len(x)) if j not in seen and j != i and np.array_equal(x[j], -row))
+        j = next((j for j in range(len(x)) if j not in seen and j != i and np.array_equal(x[j], -row)), None)
+        if j is None:
+            j = next(j for j in range(i + 1, len(x)) if j not in seen)
         seen |= {i, j}
         pairs.append((i, j))
     return pairs
@@ -111,8 +124,8 @@ class ScreenDesign(BaseModel):
 
 
 def make_design(factors: list[Factor], seeds: list[int], max_rows: int = 16, randomization_seed: int = 0,
-                stack: dict | None = None) -> ScreenDesign:
-    x, kind = design_matrix(len(factors), max_rows)
+                stack: dict | None = None, resolution: int = 4) -> ScreenDesign:
+    x, kind = design_matrix(len(factors), max_rows, resolution)
     rng = np.random.default_rng(randomization_seed)
     x = x[:, rng.permutation(x.shape[1])] * rng.choice([-1, 1], size=x.shape[1])   # randomized assignment
     return ScreenDesign(factors=factors, matrix=x.tolist(), pairs=mirror_pairs(x), seeds=list(seeds), kind=kind,
@@ -193,6 +206,8 @@ def analyze_screen(design: ScreenDesign, y: dict[tuple[int, int], float], *, adv
     inter = np.column_stack([xm[:, i] * xm[:, j] for i, j in resolved]) if resolved else np.zeros((len(obs), 0))
     base = np.column_stack([np.ones(len(obs)), blocks, xm])
     notes = []
+    if "resolution III" in design.kind:
+        notes.append("resolution III: each main effect is aliased with two-factor interactions (chains listed)")
     if np.linalg.matrix_rank(np.column_stack([base, inter])) < base.shape[1] + inter.shape[1] \
             or len(obs) - base.shape[1] - inter.shape[1] < 1:
         notes.append(f"{len(resolved)} resolvable 2FIs left out: too few runs to fit them beside the main effects")

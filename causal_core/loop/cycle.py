@@ -1,5 +1,7 @@
 """One experiment cycle's steps: plan the config, collect the seed runs, analyse,
-write the record and the experiment_log entry. Prefect-free; the flow calls these."""
+write the record and the experiment_log entry, and the cycle's markdown. Prefect-free;
+the flow calls these. The loop's history is history.py, its budgets run_budget.py, its
+stop reasons stop_rules.py."""
 from __future__ import annotations
 
 import os
@@ -11,11 +13,10 @@ from causal_core.experiments.config import ExperimentConfig, from_catalog
 from causal_core.experiments.record_writer import write_experiment_record
 from causal_core.experiments.refutation import RefutationReport, refute
 from causal_core.experiments.refutation import apply as apply_refutation
-from causal_core.experiments.results import RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.results import LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.stats import Analysis, analyze, load_stats, write_stats
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
-from causal_core.loop.run_reuse import runs_to_train
 from causal_core.loop.stack import stacked_sides
 from causal_core.trainer import REPO_ROOT, TRAINER, base_env
 
@@ -29,7 +30,7 @@ def threads_per_run(params: LoopParams, n_runs: int) -> int:
 
 def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
                 seeds: list[int] | None = None, budget_s: float | None = None,
-                stack: dict[str, dict] | None = None) -> ExperimentConfig:
+                stack: dict[str, dict] | None = None, alpha: float | None = None) -> ExperimentConfig:
     """The cycle's config, on top of `stack` (confirmed interventions); an existing
     config.json wins (a resumed cycle runs what it planned)."""
     if cyc.config.is_file():
@@ -37,7 +38,7 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
     seeds = seeds or params.seeds
     n_runs = 2 * len(seeds)
     threads = threads_per_run(params, n_runs)
-    from_catalog(intervention)      # refuses an unknown or non-switchable name in its own words
+    from_catalog(intervention, base_env=base_env(params.data_path, params.trainer_env))   # refuses an unknown or non-switchable name in its own words
     treatment, control = stacked_sides(intervention, stack or {})
     timed = params.budget_mode == "time"
     cfg = ExperimentConfig(intervention=intervention, stack=dict(stack or {}), treatment=treatment, control=control,
@@ -45,7 +46,8 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
                            base_env=base_env(params.data_path, params.trainer_env),
                            trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
                            max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads),
-                           budget_mode=params.budget_mode, time_budget_s=params.time_budget_s if timed else None)
+                           budget_mode=params.budget_mode, time_budget_s=params.time_budget_s if timed else None,
+                           alpha=alpha or params.alpha)     # the cycle's online level (online_fdr.py)
     cfg = resolve_budget(cfg, cyc.dir / "calibration")     # time budget: each arm's steps from its step time
     from causal_core.experiments.actuation import warn_ignored
     warn_ignored(cfg, cfg.check_runnable())   # refuses a switch the trainer never reads (actuation.py)
@@ -54,7 +56,9 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
 
 
 def cycle_finished(cyc: CycleLayout) -> bool:
-    return cyc.stats.is_file() and cyc.record.is_file() and cyc.dag.is_file()
+    """record.json is a cycle's last output before its DAG (single, screening or multi-arm)."""
+    analysed = cyc.stats.is_file() or cyc.screen_analysis.is_file() or any(cyc.arms_dir.glob("*/experiment/stats.json"))
+    return analysed and cyc.record.is_file() and cyc.dag.is_file()
 
 
 def seed_jobs(cfg: ExperimentConfig) -> list[tuple[str, int]]:
@@ -87,16 +91,6 @@ def replication_config(cyc: CycleLayout, cfg: ExperimentConfig) -> ExperimentCon
     return rep
 
 
-def replication_allowed(params: LoopParams, elapsed_s: float, runs: list[RunResult], n_runs: int,
-                        runs_left: int | None = None) -> bool:
-    """Replicate only when the wall-clock gate (and the run budget, if any) leaves room for the extra runs."""
-    if not params.replicate or (runs_left is not None and n_runs > runs_left):
-        return False
-    longest = max((r.elapsed_s for r in runs), default=params.budget_s)
-    waves = -(-n_runs // max(1, params.max_parallel or os.cpu_count() or 1))
-    return elapsed_s + waves * longest < params.wall_clock_gate_s
-
-
 def refute_step(cyc: CycleLayout, analysis: Analysis, rep_cfg: ExperimentConfig | None = None,
                 rep_runs: list[RunResult] | None = None) -> tuple[Analysis, RefutationReport]:
     rep = None
@@ -117,7 +111,8 @@ def record_step(layout: LoopLayout, cyc: CycleLayout, raw: RawRuns, analysis: An
     record = write_experiment_record(cyc.experiment_dir, records_out)
     atomic_write_json(cyc.record, {"path": str(record)})
     # entry_id hashes the runs: a resumed cycle never logs the same experiment twice.
-    locked_json_list_append(layout.experiment_log, log_entry(raw, cyc.experiment_dir), key="entry_id")
+    locked_json_list_append(layout.experiment_log, log_entry(raw, cyc.experiment_dir), key="entry_id",
+                            replace=LOG_IDENTITY)
     return record
 
 
@@ -125,67 +120,11 @@ def load_refutation(cyc: CycleLayout) -> RefutationReport | None:
     return RefutationReport.model_validate_json(cyc.refutation.read_text()) if cyc.refutation.is_file() else None
 
 
-def experiment_rows(layout: LoopLayout) -> list[dict]:
-    """One row per finished cycle, for the UI's table artifact and the final report."""
-    rows = []
-    for d in sorted(layout.root.glob("cycle_*"), key=lambda p: int(p.name.split("_")[1])):
-        stats = d / "experiment" / "stats.json"
-        if not stats.is_file():
-            continue
-        a = load_stats(stats)
-        lo, hi = a.ci_t or (None, None)
-        rows.append({
-            "cycle": int(d.name.split("_")[1]), "intervention": a.intervention,
-            "control_bpb": _mean(a.control_bpb), "treatment_bpb": _mean(a.treatment_bpb),
-            "effect_bpb": _r(a.effect_bpb), "ci_low": _r(lo), "ci_high": _r(hi),
-            "p": _r(a.p_adjusted, 4), "n_pairs": a.n_pairs, "decision": a.decision,
-            **_budget_cols(a),
-        })
-    return rows
-
-
-def runs_left(layout: LoopLayout, params: LoopParams) -> int | None:
-    """Training runs left in the `max_runs` budget, or None without one."""
-    return params.max_runs - runs_trained(layout) if params.max_runs else None
-
-
-def over_run_budget(layout: LoopLayout, params: LoopParams, cyc: CycleLayout, cfg: ExperimentConfig,
-                    index: Path | None) -> str | None:
-    """The stop reason when the cycle would train past `max_runs` (runs the index serves are free)."""
-    left = runs_left(layout, params)
-    if left is None:
-        return None
-    need = runs_to_train(cfg, seed_jobs(cfg), cyc.experiment_dir, index)
-    return f"run budget: cycle {cyc.n} would train {need} runs, {left} of {params.max_runs} left" if need > left else None
-
-
-def runs_trained(layout: LoopLayout) -> int:
-    """Training runs the loop made in its cycles (experiment and replication); runs served
-    from an earlier cycle (reuse_runs) trained nothing and do not count."""
-    n = 0
-    for p in layout.root.glob("cycle_*/*/raw_runs.json"):
-        n += sum(1 for r in RawRuns.load(p).runs if not r.reused)
-    return n
-
-
-def _budget_cols(a: Analysis) -> dict:
-    arms = a.budget.arms if a.budget else {}
-    return {"budget_mode": a.budget_mode, "time_budget_s": a.budget.time_budget_s if a.budget else None,
-            "control_steps": arms["control"].steps if "control" in arms else None,
-            "treatment_steps": arms["treatment"].steps if "treatment" in arms else None,
-            "step_time_ratio": a.budget.step_time_ratio if a.budget else None}
-
-
-def _r(v, nd=5):
-    return None if v is None else round(float(v), nd)
-
-
-def _mean(xs):
-    return _r(sum(xs) / len(xs)) if xs else None
-
-
 def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None,
-                   refutation: RefutationReport | None = None, interventions: Path | None = None) -> str:
+                   refutation: RefutationReport | None = None, interventions: Path | None = None,
+                   dag_path: Path | None = None) -> str:
+    """`dag_path`: the DAG that proposed this cycle; with it, a confirmed effect also states its
+    predicted H100 effect (causal_core/dag/h100_prediction.py)."""
     lo, hi = analysis.ci_t or (None, None)
     lines = [
         f"# Cycle {cyc_n}: `{analysis.intervention}`",
@@ -193,7 +132,9 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
         f"**Decision: {analysis.decision}**  ",
         f"Effect (treatment - control): {_fmt(analysis.effect_bpb)} val_bpb, "
         f"95% t interval [{_fmt(lo)}, {_fmt(hi)}], p = {_fmt(analysis.p_adjusted, 4)} "
-        f"(Holm over {analysis.family_size}), {analysis.n_pairs} complete pairs, MDE {analysis.mde_bpb}.",
+        f"(Holm over {analysis.family_size}), {analysis.n_pairs} complete pairs, MDE {analysis.mde_bpb}, "
+        f"gate alpha {analysis.alpha:.4g}.",
+        *_h100_lines(analysis, dag_path),
         "",
         f"Why this intervention: {why}",
         "",
@@ -214,6 +155,14 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
     if record:
         lines += ["", f"Record: `{record}`"]
     return "\n".join(lines) + "\n"
+
+
+def _h100_lines(analysis: Analysis, dag_path: Path | None) -> list[str]:
+    if analysis.decision != "confirmed":
+        return []
+    from causal_core.dag.h100_prediction import line
+    text = line(dag_path, analysis.intervention, analysis.effect_bpb, analysis.ci_t)
+    return [f"The measured effect above is at this loop's scale; {text}."] if text else []
 
 
 def _fmt(v, nd=5):

@@ -40,6 +40,18 @@ class LoopLayout:
     def cycle(self, n: int) -> "CycleLayout":
         return CycleLayout(self.root / f"cycle_{n}", n)
 
+    def cycles(self) -> list["CycleLayout"]:
+        """Every cycle_N folder there is (cycle_0 = discovery), in cycle order: by number, so
+        cycle_10 comes after cycle_2."""
+        ns = sorted(int(p.name.removeprefix("cycle_")) for p in self.root.glob("cycle_*")
+                    if p.is_dir() and p.name.removeprefix("cycle_").isdigit())
+        return [self.cycle(n) for n in ns]
+
+    def finished_cycles(self) -> list["CycleLayout"]:
+        """The experiment cycles whose final decision is written (stats.json, or every arm's
+        once a multi-arm cycle is recorded), in cycle order."""
+        return [c for c in self.cycles() if c.n >= 1 and c.stats_files()]
+
 
 @dataclass(frozen=True)
 class CycleLayout:
@@ -69,10 +81,6 @@ class CycleLayout:
     @property
     def diagnostics_dir(self) -> Path:
         return self.dir / "diagnostics"
-
-    @property
-    def approval(self) -> Path:
-        return self.dir / "approval.json"
 
     @property
     def config(self) -> Path:
@@ -107,6 +115,39 @@ class CycleLayout:
     def record(self) -> Path:
         return self.dir / "record.json"       # {"path": the record folder written under records/}
 
+    # screening cycles: design.json, then one (row, mirror row) config per pair under screen/
     @property
-    def report(self) -> Path:
-        return self.dir / "report.md"
+    def design(self) -> Path:
+        return self.dir / "design.json"
+
+    @property
+    def screen_dir(self) -> Path:
+        return self.dir / "screen"
+
+    def screen_pair(self, i: int) -> Path:
+        return self.screen_dir / f"pair_{i}"          # config.json, runs/, raw_runs.json
+
+    @property
+    def screen_analysis(self) -> Path:
+        return self.screen_dir / "analysis.json"
+
+    # multi-arm cycles: one experiment per arm, all on the same seeds against the same control
+    @property
+    def arms_dir(self) -> Path:
+        return self.dir / "arms"
+
+    def arm(self, name: str) -> Path:
+        return self.arms_dir / name                   # config.json, experiment/{runs,raw_runs.json,stats.json}
+
+    def stats_files(self) -> list[Path]:
+        """The cycle's final stats.json files (one, or one per arm): see cycle_stats."""
+        return cycle_stats(self.dir)
+
+
+def cycle_stats(d: Path) -> list[Path]:
+    """The stats.json files of a cycle folder: its experiment, else its arms in order once the
+    multi-arm cycle is recorded (arms' stats are written one by one; a half-written set is not a result)."""
+    single = d / "experiment" / "stats.json"
+    if single.is_file():
+        return [single]
+    return sorted(d.glob("arms/*/experiment/stats.json")) if (d / "record.json").is_file() else []

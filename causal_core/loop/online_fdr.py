@@ -58,6 +58,12 @@ def level_for(layout: LoopLayout, cycle: int, arms: list[str], alpha: float = 0.
         return test
 
 
+def peek(layout: LoopLayout, alpha: float = 0.05) -> float:
+    """The gate alpha the next new test would get (writes nothing): sizes a plan before approval."""
+    led = load(layout.online_ledger, alpha)
+    return gate_alpha(online_level(len(led.tests) + 1, led.rejections(), led.alpha, led.w0))
+
+
 def record_outcome(layout: LoopLayout, cycle: int, rejected: bool) -> None:
     """Set the cycle's outcome (idempotent; a cycle without a test is left alone)."""
     with file_lock(layout.online_ledger):

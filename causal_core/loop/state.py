@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from pydantic import BaseModel, ValidationError, field_validator
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from causal_core.atomic import atomic_write_json
 from causal_core.experiments.config import check_seeds
@@ -22,13 +24,23 @@ class CyclePlan(BaseModel):
     seeds: list[int] | None = None
     budget_s: float | None = None
     approved_by: str | None = None   # auto | ui | cli | timeout
+    # single: one switch (intervention); screen: a design over `arms`; multiarm: `arms` vs one control
+    kind: Literal["single", "screen", "multiarm"] = "single"
+    arms: list[str] = Field(default_factory=list)
+    expected: dict[str, float] = Field(default_factory=dict)   # expected effect per arm (bpb)
 
     # An approver's answer is written here: the same rules as the config it becomes, so a
     # plan that cannot run is never saved (and one saved by an older version is refused on load).
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int] | None) -> list[int] | None:
-        return v if v is None else check_seeds(v)
+        return v if v is None else check_seeds(v, minimum=1)
+
+    @model_validator(mode="after")
+    def _paired(self) -> "CyclePlan":
+        if self.seeds is not None and self.kind != "screen":      # a screen's rows need no pairs
+            check_seeds(self.seeds)
+        return self
 
     @field_validator("budget_s")
     @classmethod

@@ -20,17 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Bounds of one walk (per records root). The real corpus peaks at 3 folders deep, 182 files,
-# a 24 KB README and a 205 KB log: these leave 5-20x headroom.
+# a 24 KB README, a 4 KB submission.json and a 205 KB log: these leave 5-20x headroom. The
+# README and submission.json caps also bound the intervention matcher, whose ~100 patterns
+# cost about 2 s per 100 KB of adversarial text (e.g. a page of table pipes) on one core.
 MAX_DEPTH = 12
 MAX_ENTRIES = 50_000                 # folder entries listed
 MAX_TOTAL_BYTES = 256 * 2**20         # bytes read, all files together
 MAX_FILES_PER_RECORD = 200           # logs read inside one record folder
 FILE_CAPS = {                         # bytes read per file, by kind
-    "README.md": 512 * 2**10,
-    "submission.json": 256 * 2**10,
+    "README.md": 128 * 2**10,
+    "submission.json": 64 * 2**10,
     ".log": 2 * 2**20,
 }
-DEFAULT_CAP = 512 * 2**10
+DEFAULT_CAP = 128 * 2**10
 
 
 def cap_for(path: Path) -> int:

@@ -66,6 +66,9 @@ def load(path: Path, raw: bytes | None = None) -> Submission:
     except json.JSONDecodeError as e:
         sub.warnings.append(f"{path.name}: invalid JSON (line {e.lineno} column {e.colno}: {e.msg}); ignored")
         return sub
+    except RecursionError:        # "[[[[..." thousands deep: json's parser gives up
+        sub.warnings.append(f"{path.name}: JSON nested too deeply; ignored")
+        return sub
     if not isinstance(data, dict):
         sub.warnings.append(f"{path.name}: top level is {type(data).__name__}, expected an object; ignored")
         return sub
