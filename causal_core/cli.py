@@ -52,6 +52,7 @@ def _available() -> dict[str, tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    owns_process = argv is None
     argv = sys.argv[1:] if argv is None else argv
     available = _available()
     parser = argparse.ArgumentParser(prog="causal-golf", description=__doc__.splitlines()[0])
@@ -70,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     cmd = argparse.ArgumentParser(prog=f"causal-golf {name}", description=available[name][1])
     module.add_arguments(cmd)
     args = cmd.parse_args(argv[1:])
+    # True when the command runs on this process's own command line (the console script,
+    # `python -m causal_core.cli`): it owns the process and may re-exec it (diag's fast BLAS).
+    # A caller passing argv (a test, a library) keeps its process.
+    args.owns_process = owns_process
     try:
         return int(module.run(args) or 0)
     except CliError as e:

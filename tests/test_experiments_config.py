@@ -72,3 +72,13 @@ def test_make_config_cli(tmp_path, repo_root, capsys, monkeypatch):
         err = capsys.readouterr().err.strip()
         assert msg in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x.json").exists()
+
+
+def test_time_budget_step_counts_do_not_make_an_ignored_switch_actuated(tmp_path):
+    # Calibrated arms may train different step counts; the switch itself must still be read.
+    (tmp_path / "t.py").write_text("import os\nprint(os.environ.get('ITERATIONS'))\n")
+    cfg = from_catalog("ema", trainer="t.py", workdir=str(tmp_path), budget_mode="time", time_budget_s=60,
+                       base_env={}, arm_steps={"control": 100, "treatment": 97})
+    assert cfg.condition_env("treatment")["ITERATIONS"] != cfg.condition_env("control")["ITERATIONS"]
+    with pytest.raises(ValueError, match="reads none of EMA_DECAY"):
+        cfg.check_runnable()

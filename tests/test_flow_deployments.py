@@ -1,5 +1,6 @@
 """The deployment as a user runs it: `causal-golf serve` + `prefect deployment run
-cycle-loop/cycle-loop`, and seed runs scaled out to two workers of a work pool."""
+cycle-loop/cycle-loop`; `prefect deploy --all` (prefect.yaml) + a process worker; and seed
+runs scaled out to two workers of a work pool."""
 from __future__ import annotations
 
 import json
@@ -92,3 +93,37 @@ def test_seed_runs_scale_out_to_two_workers_of_a_work_pool(prefect_api, tiny_dat
     # Each worker picked up seed runs (Prefect logs the flow runs it submits).
     for log in logs:
         assert "submitting flow run" in log.read_text().lower() or "cycle1-" in log.read_text(), log.read_text()[-2000:]
+
+
+def test_prefect_deploy_all_and_a_process_worker_run_the_loop(prefect_api, tiny_data_dir, tmp_path):
+    """prefect.yaml: the deployments outlive `prefect deploy`; one process worker runs the
+    loop and, with dispatch=work-pool, its seed runs (train-seed) too."""
+    from prefect.client.orchestration import get_client
+
+    pool = "deploy-all-pool"
+    env = {**prefect_api.env, "PREFECT_DEPLOYMENTS_DEFAULT_WORK_POOL_NAME": pool}
+    for cmd in ([PREFECT, "work-pool", "create", pool, "--type", "process"], [PREFECT, "deploy", "--all"]):
+        r = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+    with get_client(sync_client=True) as client:     # `prefect deploy` has exited: they live on the server
+        for name in ("cycle-loop/cycle-loop", "train-seed/train-seed"):
+            dep = client.read_deployment_by_name(name)
+            assert dep.work_pool_name == pool, name
+            assert dep.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+    worker = _spawn([PREFECT, "worker", "start", "--pool", pool, "--name", "solo"], env, tmp_path / "worker.log")
+    try:
+        params = loop_params(tmp_path, tiny_data_dir, max_cycles=1, dispatch="work-pool")
+        r = subprocess.run([PREFECT, "deployment", "run", "cycle-loop/cycle-loop", "--params", json.dumps(params)],
+                           cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        fr = wait_for(lambda: _finished_run(params["results_dir"]), 600, "the deployed loop's flow run")
+        assert fr.state.is_completed(), (tmp_path / "worker.log").read_text()[-3000:]
+    finally:
+        _stop(worker)
+    report = json.loads((tmp_path / "results" / "final_report.json").read_text())
+    assert report["stop_reason"] == "1 cycles done" and report["experiments"][0]["intervention"] == "ema"
+    with get_client(sync_client=True) as client:     # the seed runs were train-seed runs of the worker
+        seed_dep = client.read_deployment_by_name("train-seed/train-seed")
+        seed_runs = [f for f in client.read_flow_runs() if f.deployment_id == seed_dep.id
+                     and f.parameters.get("out_dir", "").startswith(str(tmp_path))]
+    assert len(seed_runs) == 4 and all(f.state.is_completed() for f in seed_runs)

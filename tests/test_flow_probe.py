@@ -75,3 +75,32 @@ def test_probe_then_sweep_goes_on_after_separation(prefect_api, tiny_data_dir, t
     res = {json.loads(p.read_text())["condition"]: json.loads(p.read_text()) for p in runs if "seed1" in p.name}
     assert not (res["treatment"]["score_source"] or "").startswith("reused")
     assert report["stop_reason"] == "1 cycles done" and report["probes"][0]["ceiling"]["action"] == "continue"
+
+
+def test_the_probe_has_its_own_pause_showing_verdict_and_cost(prefect_api, tiny_data_dir, tmp_path):
+    """Not auto-approved: the cycle's pause, then the probe's (verdict and cost published first);
+    answering stop skips the sweep: nothing of it is trained and the loop says why."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_runs import resume_flow_run
+
+    from tests.loop_helpers import start_loop, wait_for
+    from tests.test_flow_approval import _finish, _paused_run
+
+    params = loop_params(tmp_path, tiny_data_dir, auto_approve=False, first_intervention="gradient_projection",
+                         probe_before="gradient_projection", seeds=[1, 2, 3, 4], max_cycles=1)
+    proc = start_loop(params, prefect_api.env, tmp_path / "loop.log")
+    fr = wait_for(lambda: _paused_run(params["results_dir"]), 120, "the cycle's approval pause")
+    resume_flow_run(fr.id, run_input={"action": "approve", "by": "api"})
+    verdict = tmp_path / "results" / "cycle_1" / "probe" / "verdict.json"
+    wait_for(verdict.is_file, 240, "the probe's verdict")
+    fr = wait_for(lambda: _paused_run(params["results_dir"]), 120, "the probe's approval pause")
+    with get_client(sync_client=True) as client:
+        arts = {a.key: a for a in client.read_artifacts() if a.key == "cycle-1-probe" and a.flow_run_id == fr.id}
+    md = arts["cycle-1-probe"].data
+    assert "Probe decision:" in md and "The sweep would cost 8 runs" in md and "first phase is 6 runs" in md
+    resume_flow_run(fr.id, run_input={"action": "stop", "by": "api"})
+    report = _finish(proc, tmp_path)
+    assert report["stop_reason"].startswith("probe gate: the sweep of gradient_projection was not run")
+    assert report["probes"][0]["approval"] == {"run_sweep": False, "by": "api",
+                                               "probe_action": json.loads(verdict.read_text())["decision"]["action"]}
+    assert not (tmp_path / "results" / "cycle_1" / "experiment").exists() and report["cycles"] == 0

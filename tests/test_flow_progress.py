@@ -1,5 +1,6 @@
-"""While a cycle's seeds train, the console says where each run is and the cycle's progress
-artifact moves; when the cycle decides, the console says the decision, effect and p."""
+"""What a user sees of a cycle: while its seeds train, the console says where each run is and the
+cycle's progress artifact moves; when it decides, the console says the decision, effect and p;
+in the UI, the config and the decision gate are task runs with a state, a duration and retries."""
 from __future__ import annotations
 
 import os
@@ -43,3 +44,14 @@ def test_progress_lines_and_a_moving_progress_artifact(prefect_api, tiny_data_di
     assert "cycle1 control seed2: val_bpb " in out
     assert "cycle 1 decided: ema " in out and "effect " in out and "p=" in out
     assert "Traceback" not in out
+
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    with get_client(sync_client=True) as client:
+        loop_run = next(f for f in client.read_flow_runs()
+                        if f.parameters.get("results_dir") == params["results_dir"])
+        tasks = {t.name: t for t in client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[loop_run.id])))}
+    for name in ("cycle1-config", "cycle1-decide"):
+        t = tasks[name]
+        assert t.state.is_completed() and t.start_time and t.end_time >= t.start_time, name
+        assert t.empirical_policy.retries == 2, name

@@ -99,10 +99,10 @@ def test_probe_gate_binary_file_is_one_line(tmp_path, capsys):
 
 @pytest.fixture
 def full_disk(tmp_path):
-    """A real 64 KiB tmpfs (needs mount privileges; skipped without them)."""
+    """A real 16 KiB tmpfs (needs mount privileges; skipped without them)."""
     mnt = tmp_path / "small"
     mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mnt)], capture_output=True)
     if r.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.decode().strip()}")
     try:
@@ -114,17 +114,18 @@ def full_disk(tmp_path):
 def test_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path, full_disk, capsys):
     out = full_disk / "interventions.json"
     root = records(tmp_path)
-    big = root / "2026-05-02_Big"                          # output larger than the disk
-    big.mkdir()
-    (big / "README.md").write_text("# Big\n\n**val_bpb: 1.1400**\n\n" + "- EMA weight averaging\n" * 4000)
-    (big / "submission.json").write_text(json.dumps({"name": "x" * 100_000}))
+    # Fill the disk but for a few hundred bytes, less than extract's output (the record caps
+    # bound what one record can add, so a big record alone no longer overflows 64 KiB).
+    filler = full_disk / "filler"
+    st = os.statvfs(full_disk)
+    filler.write_bytes(b"\0" * (st.f_bavail * st.f_frsize - 1024))
     assert main(["extract", "--records", str(root), "--out", str(out)]) == 2
     err = one_line_error(capsys)
     assert "interventions.json: no space left on the device (disk full)" in err
-    assert list(full_disk.iterdir()) == []                 # no output, no temporary
+    assert [p.name for p in full_disk.iterdir()] == ["filler"]    # no output, no temporary
     with pytest.raises(OSError):
         atomic_write_text(full_disk / "x.json", "y" * 200_000)
-    assert list(full_disk.iterdir()) == []
+    assert [p.name for p in full_disk.iterdir()] == ["filler"]
 
 
 def test_results_honour_the_umask(tmp_path):

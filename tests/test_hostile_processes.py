@@ -34,7 +34,7 @@ def wait_for(pred, timeout: float, what: str):
 
 def config(tmp_path: Path, repo_root: Path, **env):
     cfg = from_catalog("more_layers", trainer=STUB, workdir=str(repo_root), seeds=[1, 2], budget_s=60,
-                       base_env={"ITERATIONS": 30, "STUB_SLEEP": 0.1, "STUB_TRACE": str(tmp_path / "trace.txt"), **env},
+                       base_env={"ITERATIONS": 40, "STUB_SLEEP": 0.1, "STUB_TRACE": str(tmp_path / "trace.txt"), **env},
                        threads_per_run=1, max_parallel=4)
     cfg.save(tmp_path / "c.json")
     return cfg
@@ -55,12 +55,12 @@ def pid_files(tmp_path: Path) -> list[Path]:
     return sorted((tmp_path / "exp" / "runs").glob("*.pid"))
 
 
-def test_rerun_after_a_runner_sigkill_ends_its_leftover_trainers_first(tmp_path, repo_root):
-    cfg = config(tmp_path, repo_root)
+def test_rerun_after_a_runner_sigkill_ends_its_leftover_trainers_first(tmp_path, repo_root, capsys):
+    cfg = config(tmp_path, repo_root, ITERATIONS=150)         # 15 s: still training when the rerun starts
     runs = tmp_path / "exp" / "runs"
     proc = start_runner(tmp_path)
     try:
-        wait_for(lambda: len(trace(tmp_path)) == 4, 30, "all four trainers to start")
+        wait_for(lambda: len(trace(tmp_path)) == 4, 180, "all four trainers to start")
     finally:
         proc.kill()                        # -9 the runner only: its trainers live on in their own sessions
         proc.wait()
@@ -69,6 +69,7 @@ def test_rerun_after_a_runner_sigkill_ends_its_leftover_trainers_first(tmp_path,
     assert all(leftover.values()), "the trainers should have outlived the killed runner"
 
     assert main(["run-experiment", str(tmp_path / "c.json"), "--out", str(tmp_path / "exp")]) == 0
+    assert capsys.readouterr().err.count("left running by an earlier, killed runner") == 4
     t = trace(tmp_path)
     assert len(t) == 8 and sorted(r for r, _, _ in t[4:]) == sorted(ids)
     assert all(others == 0 for _, _, others in t), t          # no run ever trained twice at once
@@ -81,7 +82,7 @@ def test_a_second_live_runner_waits_and_trains_nothing_twice(tmp_path, repo_root
     config(tmp_path, repo_root)
     proc = start_runner(tmp_path)
     try:
-        wait_for(lambda: len(trace(tmp_path)) == 4, 30, "all four trainers to start")
+        wait_for(lambda: len(trace(tmp_path)) == 4, 180, "all four trainers to start")
         assert main(["run-experiment", str(tmp_path / "c.json"), "--out", str(tmp_path / "exp")]) == 0
         assert proc.wait(timeout=60) == 0
     finally:

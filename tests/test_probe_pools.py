@@ -43,7 +43,7 @@ def test_each_batch_mixes_the_pools_in_the_set_proportion(direction, tiny_data_d
     assert sum(cos["A"]) / len(cos["A"]) > sum(cos["B"]) / len(cos["B"])
 
 
-def test_projected_arm_with_pools_and_refusals(direction, tiny_data_dir, tmp_path):
+def test_projected_arm_with_pools_and_refusals(direction, tiny_data_dir, tmp_path, capsys):
     rows = _run(tiny_data_dir, tmp_path, "proj", PROJECT_DIRECTION=direction, PROBE_POOL_A="pos:boundary",
                 PROBE_POOL_B="pos:mid_sequence")
     assert all(r["arm"] == "projected" and len(r["samples"]) > 0 for r in rows)
@@ -57,5 +57,7 @@ def test_projected_arm_with_pools_and_refusals(direction, tiny_data_dir, tmp_pat
                            "use shards:<glob>"),
                           ({"PROJECT_DIRECTION": direction, "PROBE_POOL_A": "freq:top"}, "without PROBE_POOL_B")):
         env = tiny_env(tiny_data_dir, tmp_path, ITERATIONS=2, RUN_ID="bad", **extra)
+        capsys.readouterr()
         assert T.main(env) == 2
-        assert needle in (tmp_path / "bad.txt").read_text().splitlines()[-1]
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("train_gpt_mlx: error:") and needle in err[-1], err

@@ -1,13 +1,16 @@
 """dag.json / dag.dot / dag.png / dag.svg, each written atomically.
 
-Graphviz `dot` renders when the binary is installed (shutil.which); otherwise a pure-Python
-drawing (networkx layered layout + matplotlib Agg), so no system package is required.
+Graphviz `dot` renders when the binary is installed (shutil.which); otherwise, or when an
+installed `dot` fails (e.g. its layout plugins are not registered), a pure-Python drawing
+(networkx layered layout + matplotlib Agg) with one warning line, so no system package is required.
 The .dot text itself is built with the graphviz Python package, which needs no binary.
 """
 from __future__ import annotations
 
 import io
+import logging
 import shutil
+import subprocess
 from pathlib import Path
 
 import graphviz
@@ -15,6 +18,8 @@ import graphviz
 from causal_core.atomic import atomic_write_bytes, atomic_write_text
 from causal_core.dag import skeleton
 from causal_core.dag.models import DagResult
+
+log = logging.getLogger(__name__)
 
 COLOURS = {"expert_imposed": "#7f7f7f", "data_confirmed": "#2ca02c",
            "data_contradicted": "#d62728", "uncertain": "#ff7f0e"}
@@ -76,15 +81,27 @@ def _matplotlib(dag: DagResult, fmt: str) -> bytes:
     return buf.getvalue()
 
 
+def _graphviz(dot: graphviz.Digraph) -> dict[str, bytes] | None:
+    """PNG and SVG from the `dot` binary, or None (with one warning line) when it fails."""
+    try:
+        # quiet: dot's stderr is kept for the one warning line instead of echoed as is
+        return {fmt: dot.pipe(format=fmt, quiet=True) for fmt in ("png", "svg")}
+    except (graphviz.ExecutableNotFound, subprocess.CalledProcessError, OSError) as e:
+        stderr = getattr(e, "stderr", None)
+        detail = stderr.decode(errors="replace").strip().splitlines() if isinstance(stderr, bytes) else []
+        why = detail[0] if detail else str(e).splitlines()[0]
+        log.warning("warning: Graphviz dot failed (%s); drawing the DAG with matplotlib instead", why)
+        return None
+
+
 def render(dag: DagResult, out_dir) -> dict[str, Path]:
     """Write dag.json, dag.dot, dag.png and dag.svg into out_dir (each atomically)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dot = to_dot(dag)
     # Render everything in memory first, so a failure leaves no half-set of files behind.
-    if shutil.which("dot"):
-        images = {fmt: dot.pipe(format=fmt) for fmt in ("png", "svg")}
-    else:
+    images = _graphviz(dot) if shutil.which("dot") else None
+    if images is None:
         images = {fmt: _matplotlib(dag, fmt) for fmt in ("png", "svg")}
     paths = {"json": out / "dag.json", "dot": out / "dag.dot", "png": out / "dag.png", "svg": out / "dag.svg"}
     atomic_write_bytes(paths["png"], images["png"])

@@ -103,7 +103,7 @@ def _summary(rep: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from causal_core.diagnostics.common import maybe_bootstrap_fast_blas
-    maybe_bootstrap_fast_blas()
+    maybe_bootstrap_fast_blas(getattr(args, "owns_process", False))
     from causal_core.diagnostics import grad_attribution, influence, probe, quant_gap, token_loss
     d = args.diag
     if d == "token-loss":

@@ -34,14 +34,12 @@ def trainer():
     return load_trainer()
 
 
-def maybe_bootstrap_fast_blas() -> None:
-    """From the console script only: re-exec once with a fast OpenBLAS (the trainer's bootstrap).
-
-    Never inside pytest or when imported as a library (a re-exec would restart the host process).
-    """
-    if "pytest" in sys.modules or os.environ.get("CAUSAL_GOLF_DIAG_NO_BOOTSTRAP"):
-        return
-    if os.path.basename(sys.argv[0]) not in ("causal-golf", "cli.py"):
+def maybe_bootstrap_fast_blas(owns_process: bool) -> None:
+    """Re-exec once with a fast OpenBLAS (the trainer's bootstrap), only when the diag command
+    owns its process (run from its own command line: cli.main sets args.owns_process). Called
+    as a library or from a test, it never re-execs: that would restart the host process.
+    CAUSAL_GOLF_DIAG_NO_BOOTSTRAP=1 turns it off."""
+    if not owns_process or os.environ.get("CAUSAL_GOLF_DIAG_NO_BOOTSTRAP"):
         return
     trainer().bootstrap_fast_blas()
 
@@ -114,7 +112,7 @@ def load_checkpoint(ckpt: Checkpoint, data_path: str | None = None, overrides: d
     missing = [k for k in ("MODEL_DIM", "NUM_LAYERS", "VOCAB_SIZE") if k not in env]
     if missing:
         raise DiagnosticError(f"checkpoint config {ckpt.config_path} lacks {', '.join(missing)}")
-    c = T.Config(env, ckpt.meta.get("preset", ""))
+    c = T.Config.from_values(env, ckpt.meta.get("preset", ""))
     try:
         T.validate_config(c)
     except T.TrainerError as e:

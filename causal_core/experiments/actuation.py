@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from causal_core.experiments.trainer_vars import TrainerSourceError, TrainerVars, trainer_vars
 
-if TYPE_CHECKING:
-    from causal_core.experiments.config import ExperimentConfig
+# `cfg` below is an ExperimentConfig. config.py imports this module (check_runnable); this one
+# never imports config back (no import circle, tests/test_imports.py).
 
 log = logging.getLogger("causal_core.experiments.actuation")
 
@@ -27,7 +26,7 @@ class NotActuated(ValueError):
     """The trainer reads none of the variables that distinguish treatment from control."""
 
 
-def trainer_script(cfg: "ExperimentConfig") -> Path | None:
+def trainer_script(cfg) -> Path | None:
     """The script whose source decides what is read: `trainer` when the command uses {trainer},
     else the first *.py in the command (torchrun ... train_gpt.py); None when there is none."""
     if "{trainer}" in "".join(cfg.trainer_command):
@@ -39,19 +38,24 @@ def trainer_script(cfg: "ExperimentConfig") -> Path | None:
     return None
 
 
-def set_variables(cfg: "ExperimentConfig") -> set[str]:
+def set_variables(cfg) -> set[str]:
     keys = set(cfg.base_env) | set(cfg.treatment) | set(cfg.control)
     for overrides in cfg.stack.values():
         keys |= set(overrides)
     return keys
 
 
-def differing_variables(cfg: "ExperimentConfig") -> list[str]:
+def differing_variables(cfg) -> list[str]:
+    """The variables the experiment itself sets differently in its arms. A time budget's
+    calibrated ITERATIONS per arm (condition_env) does not count: a switch the trainer ignores
+    must not pass because its arms happen to train different step counts."""
+    if getattr(cfg, "arm_steps", None):
+        cfg = cfg.model_copy(update={"arm_steps": {}})
     t, c = cfg.condition_env("treatment"), cfg.condition_env("control")
     return sorted(k for k in set(t) | set(c) if t.get(k) != c.get(k))
 
 
-def check(cfg: "ExperimentConfig") -> list[str]:
+def check(cfg) -> list[str]:
     """Refuse an experiment the trainer cannot actuate (NotActuated, TrainerSourceError);
     return the variables it sets that the trainer ignores (sorted; [] when no script to read)."""
     script = trainer_script(cfg)
@@ -66,7 +70,7 @@ def check(cfg: "ExperimentConfig") -> list[str]:
     return tv.ignored(set_variables(cfg))
 
 
-def ignored_message(cfg: "ExperimentConfig", ignored: list[str]) -> str | None:
+def ignored_message(cfg, ignored: list[str]) -> str | None:
     """The one warning line for ignored variables, if any."""
     if not ignored:
         return None
@@ -74,7 +78,7 @@ def ignored_message(cfg: "ExperimentConfig", ignored: list[str]) -> str | None:
             f"setting {'it' if len(ignored) == 1 else 'them'} changes nothing")
 
 
-def warn_ignored(cfg: "ExperimentConfig", ignored: list[str]) -> str | None:
+def warn_ignored(cfg, ignored: list[str]) -> str | None:
     """Log (and return) the warning line for ignored variables, if any."""
     msg = ignored_message(cfg, ignored)
     if msg:
@@ -82,7 +86,7 @@ def warn_ignored(cfg: "ExperimentConfig", ignored: list[str]) -> str | None:
     return msg
 
 
-def ignored_env(cfg: "ExperimentConfig") -> list[str]:
+def ignored_env(cfg) -> list[str]:
     """For raw_runs.json: the ignored variables, without refusing (the runs already happened)."""
     script = trainer_script(cfg)
     if script is None:

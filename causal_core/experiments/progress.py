@@ -59,6 +59,12 @@ class RunProgress:
 ProgressCallback = Callable[[RunProgress], None]
 
 
+def progress_label(config, condition: str, seed: int) -> str:
+    """How a run is named in progress lines: `cycle1 treatment seed2` (an ExperimentConfig)."""
+    head = f"cycle{config.cycle}" if config.cycle is not None else config.intervention
+    return f"{head} {condition} seed{seed}"
+
+
 def fmt_duration(s: float | None) -> str:
     if s is None:
         return "?"

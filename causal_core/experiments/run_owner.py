@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -56,9 +58,24 @@ def run_processes(pgid: int, run_id: str, runs_dir: Path) -> list[int]:
     return out
 
 
+def kill_group(pgid: int, grace_s: float = 5.0) -> None:
+    """SIGTERM a trainer's process group, SIGKILL it after grace_s (the runner's timeouts use it too)."""
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0)):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.1)
+
+
 def end_leftover(runs_dir: Path, run_id: str) -> int | None:
     """End the trainer group a dead runner left for this run; returns its pgid if there was one."""
-    from causal_core.experiments.runner import _kill_group
     pid_file = runs_dir / f"{run_id}.pid"
     try:
         pgid = int(pid_file.read_text().split()[0])
@@ -68,7 +85,7 @@ def end_leftover(runs_dir: Path, run_id: str) -> int | None:
         return None
     print(f"run {run_id}: ending trainer process group {pgid} left running by an earlier, killed runner",
           file=sys.stderr, flush=True)
-    _kill_group(pgid, grace_s=5.0)
+    kill_group(pgid, grace_s=5.0)
     return pgid
 
 

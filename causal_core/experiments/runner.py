@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -26,10 +25,10 @@ from causal_core.atomic import atomic_write_json, atomic_write_text, check_json_
 from causal_core.experiments import results
 from causal_core.experiments.budget import resolve as resolve_budget, run_timing
 from causal_core.experiments.config import ExperimentConfig
-from causal_core.experiments.progress import ProgressCallback, wait_reporting
+from causal_core.experiments.progress import ProgressCallback, progress_label, wait_reporting
 from causal_core.experiments.results import CONDITIONS, LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
+from causal_core.experiments.run_owner import kill_group as _kill_group, own_run
 from causal_core.experiments.sequential import run_sequential
-from causal_core.experiments.run_owner import own_run
 from causal_core.logparse import final_score
 from causal_core.safe_paths import check_output_dir
 
@@ -53,21 +52,6 @@ def run_slot(limit: int) -> threading.BoundedSemaphore:
     their own threads (one Prefect task per seed) still never oversubscribe the cores."""
     with _live_lock:
         return _slots.setdefault(limit, threading.BoundedSemaphore(limit))
-
-
-def _kill_group(pgid: int, grace_s: float = 5.0) -> None:
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0)):
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except (ProcessLookupError, PermissionError):
-                return
-            time.sleep(0.1)
 
 
 def kill_live_runs() -> None:
@@ -111,11 +95,6 @@ def run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | 
     # own_run: never while an earlier attempt of this run still trains (run_owner.py).
     with run_slot(config.parallel_limit()), own_run(Path(out_dir).resolve() / "runs", config.run_id(condition, seed)):
         return _run_one(config, condition, seed, out_dir, resume, on_progress)
-
-
-def progress_label(config: ExperimentConfig, condition: str, seed: int) -> str:
-    head = f"cycle{config.cycle}" if config.cycle is not None else config.intervention
-    return f"{head} {condition} seed{seed}"
 
 
 def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str | Path,
@@ -242,9 +221,9 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, experiment_log
     """All seeds (or the sequential design), then raw_runs.json and an experiment_log.json entry."""
     out_dir = Path(out_dir).resolve()
     ignored = config.check_runnable()             # refuse before anything runs
+    check_executable(config)
     from causal_core.experiments.actuation import warn_ignored
     warn_ignored(config, ignored)
-    check_executable(config)
     log = Path(experiment_log) if experiment_log else out_dir.parent / "experiment_log.json"
     check_output_dir(out_dir)
     check_json_list(log)                          # not after every seed has trained

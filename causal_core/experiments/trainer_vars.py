@@ -83,6 +83,7 @@ class _Collector(ast.NodeVisitor):
                  constants: dict[str, str] | None = None):
         self.os_names, self.environ_names, self.getenv_names = os_names, environ_names, getenv_names
         self.constants = constants or {}
+        self.loop_keys: dict[str, list[str]] = {}
         self.names: set[str] = set()
         self.prefixes: set[str] = set()
         self.opaque: set[int] = set()
@@ -110,6 +111,8 @@ class _Collector(ast.NodeVisitor):
             self.read_counts[node.value] = self.read_counts.get(node.value, 0) + 1
         elif isinstance(node, ast.Name) and node.id in self.constants:   # MARKER = "X"; environ.get(MARKER)
             self.names.add(self.constants[node.id])
+        elif isinstance(node, ast.Name) and node.id in self.loop_keys:   # for k in SWITCHES: environ.get(k)
+            self.names.update(self.loop_keys[node.id])
         elif isinstance(node, ast.JoinedStr):     # f"X_{i}": the literal head is a prefix
             head = node.values[0] if node.values else None
             if isinstance(head, ast.Constant) and isinstance(head.value, str) and head.value:
@@ -205,6 +208,7 @@ def _aliases(tree: ast.Module) -> tuple[set[str], set[str], set[str]]:
 def _env_keys(node: ast.AST, c: "_Collector") -> dict[str, int]:
     """The literal variable names an expression reads from the environment, with read counts."""
     sub = _Collector(c.os_names, c.environ_names, c.getenv_names, c.constants)
+    sub.loop_keys = c.loop_keys
     sub.visit(node)
     return sub.read_counts
 
@@ -240,6 +244,32 @@ def _dead_switches(tree: ast.Module, c: "_Collector") -> dict[str, str]:
     return dead
 
 
+def _string_seq(node: ast.AST, seqs: dict[str, list[str]]) -> list[str] | None:
+    """The strings of a literal tuple/list/set of strings, or of a module constant bound to one."""
+    if isinstance(node, ast.Name):
+        return seqs.get(node.id)
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts and all(
+            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
+        return [e.value for e in node.elts]
+    return None
+
+
+def _loop_keys(tree: ast.Module) -> dict[str, list[str]]:
+    """Loop variables that run over literal strings (`for k in SWITCHES`, `{k: ... for k in ("A", "B")}`),
+    so that `env.get(k)` in the loop counts as reading each of them. Name-based, like the aliases."""
+    seqs: dict[str, list[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            if (vals := _string_seq(node.value, {})) is not None:
+                seqs[node.targets[0].id] = vals
+    out: dict[str, list[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.target, ast.Name):
+            if (vals := _string_seq(node.iter, seqs)) is not None:
+                out.setdefault(node.target.id, []).extend(vals)
+    return out
+
+
 def _module_constants(tree: ast.Module) -> dict[str, str]:
     """Module-level names bound exactly once to a string literal (NAME = "X")."""
     seen: dict[str, list] = {}
@@ -259,6 +289,7 @@ def analyse_source(source: str, path: Path = Path("<string>")) -> TrainerVars:
         raise TrainerSourceError(f"trainer {path} is not Python (line {e.lineno}: {e.msg}); "
                                  "cannot tell which variables it reads") from None
     c = _Collector(*_aliases(tree), constants=_module_constants(tree))
+    c.loop_keys = _loop_keys(tree)
     c.visit(tree)
     names = {n for n in c.names | c.declared if n}
     dead = {k: v for k, v in _dead_switches(tree, c).items() if k not in c.declared}

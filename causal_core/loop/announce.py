@@ -1,7 +1,7 @@
 """The console lines a person reads when a run finishes and when a cycle decides (the flow logs them)."""
 from __future__ import annotations
 
-from causal_core.experiments.runner import RunResult
+from causal_core.experiments.results import RunResult
 from causal_core.experiments.stats import Analysis
 
 

@@ -26,9 +26,11 @@ from causal_core.experiments.power import pooled_pair_sd
 from causal_core.experiments.results import RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.screening import Factor, ScreenAnalysis, ScreenDesign, analyze_screen, make_design, top_k
 from causal_core.experiments.stats import Analysis, analyze, holm, load_stats, write_stats
-from causal_core.loop.cycle import experiment_rows, runs_left, threads_per_run
+from causal_core.loop.cycle import threads_per_run
+from causal_core.loop.history import experiment_rows
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
+from causal_core.loop.run_budget import runs_left
 from causal_core.loop.state import CyclePlan
 from causal_core.trainer import REPO_ROOT, TRAINER, base_env
 
@@ -58,7 +60,7 @@ def awaiting_confirmation(layout: LoopLayout, stack: dict) -> list[tuple[str, fl
     since, best first."""
     tested_after: dict[str, int] = {}
     for r in experiment_rows(layout):
-        tested_after[r["intervention"]] = max(tested_after.get(r["intervention"], 0), r["cycle"])
+        tested_after[r.intervention] = max(tested_after.get(r.intervention, 0), r.cycle)
     out = {}
     for n, a in screens(layout):
         for m in a.main:
@@ -138,7 +140,7 @@ def screen_factors(params: LoopParams, dag: DagResult, layout: LoopLayout, stack
     screened = {m.term for _, a in screens(layout) for m in a.main}
     tested: dict[str, int] = {}
     for r in experiment_rows(layout):
-        tested[r["intervention"]] = tested.get(r["intervention"], 0) + 1
+        tested[r.intervention] = tested.get(r.intervention, 0) + 1
     base = base_env(params.data_path, params.trainer_env)
     out, keys = [], set()
     for c in ranked_candidates(dag):
