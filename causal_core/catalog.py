@@ -116,7 +116,9 @@ def get(name: str) -> CatalogEntry:
 
 
 def actionable() -> list[CatalogEntry]:
-    return [e for e in ENTRIES if e.actionable]
+    """Switches that run on their own: an entry with requires_env (the probe's arms) needs the
+    loop's probe phase to supply that env, so searches, proposals and the approval form skip it."""
+    return [e for e in ENTRIES if e.actionable and not e.requires_env]
 
 
 # ---- Expert priors (owned by causal_core/dag). ----------------------------------------

@@ -10,7 +10,8 @@ import pytest
 from causal_core.experiments import budget
 from causal_core.experiments.config import ExperimentConfig
 from causal_core.experiments.runner import RawRuns, run_experiment
-from causal_core.experiments.stats import analyze
+from causal_core.experiments.record_writer import write_experiment_record
+from causal_core.experiments.stats import analyze, write_stats
 
 LOG = "\n".join(f"step:{n}/12 train_loss:3.0 train_time:{t}ms step_avg:{t / n:.2f}ms"
                 for n, t in [(1, 500), (2, 520), (3, 540), (4, 560), (5, 900), (6, 920), (7, 940)])
@@ -42,7 +43,7 @@ def test_steps_mode_is_todays_config(repo_root, tiny_data_dir):
     assert cfg.budget_mode == "steps" and cfg.condition_env("treatment")["ITERATIONS"] == "40"
     # The id hashes exactly what it hashed before budgets existed.
     payload = cfg.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s", "arm_step_ms", "budget_mode",
-                                      "time_budget_s", "arm_steps", "stack", "profile"})
+                                      "time_budget_s", "arm_steps", "stack", "profile", "design_row"})
     assert cfg.experiment_id == "more_layers-" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
     assert budget.resolve(cfg, "/nonexistent") is cfg
     with pytest.raises(ValueError, match="time_budget_s"):
@@ -119,3 +120,40 @@ def test_a_capacity_switch_wins_on_steps_and_loses_on_time(calibrated, tmp_path,
     assert a_s.budget_mode == "steps" and a_s.budget.arms["treatment"].steps == 40
     log = json.loads((tmp_path / "experiment_log.json").read_text())
     assert sorted(e["budget_mode"] for e in log) == ["steps", "time"]
+    # The record written back says what the decision holds for.
+    write_stats(a_t, tmp_path / "time" / "stats.json")
+    rec = write_experiment_record(tmp_path / "time", tmp_path / "records")
+    sub = json.loads((rec / "submission.json").read_text())
+    assert sub["budget_mode"] == "time" and sub["time_budget_s"] == pytest.approx(t_budget)
+    assert sub["arm_steps"] == raw_t.config.arm_steps and sub["arm_step_ms"]["treatment"] > 0
+    assert sub["causal_golf_experiment"]["budget_mode"] == "time"
+    assert sub["causal_golf_experiment"]["arm_steps"] == raw_t.config.arm_steps
+    assert "Decided under a TIME budget" in (rec / "README.md").read_text()
+    stats = json.loads((tmp_path / "time" / "stats.json").read_text())
+    assert stats["budget_mode"] == "time" and stats["budget"]["arms"]["treatment"]["steps"] == sub["arm_steps"]["treatment"]
+
+
+@pytest.mark.slow
+def test_the_loop_plans_time_budgeted_cycles_and_keeps_the_control_steps(tiny_data_dir, tmp_path, monkeypatch):
+    """plan_config (what the cycle-loop runs) calibrates under the loop's default time budget;
+    the next cycle's control is served from the cache, so its runs can be reused."""
+    from causal_core.loop.cycle import plan_config
+    from causal_core.loop.layout import LoopLayout
+    from causal_core.loop.params import LoopParams
+    from causal_core.run_key import config_key
+    from tests.loop_helpers import tiny_trainer_env
+
+    monkeypatch.setenv(budget.CACHE_ENV, str(tmp_path / "step_times.json"))
+    params = LoopParams(data_path=str(tiny_data_dir), trainer_env=tiny_trainer_env(tiny_data_dir), seeds=[1, 2],
+                        max_parallel=2, time_budget_s=0.3)
+    assert params.budget_mode == "time"
+    layout = LoopLayout.at(tmp_path / "results")
+    c1 = plan_config(layout.cycle(1), params, "ema")
+    c2 = plan_config(layout.cycle(2), params, "smeargate")    # its control is ema's: the preset
+    assert c1.budget_mode == c2.budget_mode == "time" and c1.time_budget_s == 0.3
+    assert ExperimentConfig.load(layout.cycle(1).config).arm_steps == c1.arm_steps
+    assert (layout.cycle(1).dir / "calibration").is_dir() and (layout.cycle(2).dir / "calibration").is_dir()
+    assert c2.arm_steps["control"] == c1.arm_steps["control"]
+    assert config_key(c1.condition_env("control")) == config_key(c2.condition_env("control"))
+    steps = plan_config(layout.cycle(3), params.model_copy(update={"budget_mode": "steps"}), "ema")
+    assert steps.budget_mode == "steps" and not steps.arm_steps and steps.condition_env("control")["ITERATIONS"] == "6"

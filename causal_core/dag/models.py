@@ -1,14 +1,14 @@
 """Pydantic models of the DAG step's outputs (dag.json and identifiability.json)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
 from causal_core.schemas import ExperimentOutcome
 
 Tag = Literal["expert_imposed", "data_confirmed", "data_contradicted", "uncertain"]
-TAGS: tuple[str, ...] = ("expert_imposed", "data_confirmed", "data_contradicted", "uncertain")
+TAGS: tuple[str, ...] = get_args(Tag)
 # Ordinal used by diff.py: how strongly the evidence supports an edge.
 TAG_STRENGTH = {"data_contradicted": 0, "uncertain": 1, "expert_imposed": 1, "data_confirmed": 2}
 

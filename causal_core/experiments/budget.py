@@ -12,7 +12,10 @@ How a time budget becomes step counts (docs/budget.md):
     the start order alternating between rounds (control, treatment / treatment, control), so
     load on the machine hits both arms alike. ms/step = mean step increment of the trainer's
     `step:N/M ... train_time:Tms` lines after the first SKIP_STEPS (one-off compile spikes
-    above 3x the median dropped), median over ROUNDS rounds;
+    above 3x the median dropped), median over ROUNDS rounds. With one BLAS thread per run and
+    a trainer that prints `cpu_time:Cms` (ours), the CPU time is used instead of the wall
+    time: on an idle core they agree, and on a shared machine (7 jobs on 2 cores here) the wall
+    time swings several-fold within seconds while CPU time does not;
   * steps = floor(time_budget_s * 1000 / ms_per_step); the runs then train that fixed step
     count with no wall-clock cap, so paired seeds stay deterministic and a noisy machine
     cannot leak into val_bpb;
@@ -21,7 +24,8 @@ How a time budget becomes step counts (docs/budget.md):
     atomically under a lock. When only one arm is cached, both arms are measured again and
     the new arm is scaled by cached/measured of the cached one: the ratio still comes from
     one measurement under one load, and the cached arm keeps its step count (its runs are
-    reused across cycles).
+    reused across cycles). A treatment/control ratio within the rounds' relative spread (at
+    least MIN_SPREAD) is treated as 1: both arms get the same steps.
   * evaluation is not charged: the challenge's 600 s cover training; evaluation has its own
     limit. Only ITERATIONS changes: the trainer's schedule (warmdown over the last
     WARMDOWN_ITERS steps, Muon momentum warmup, fractions for SWA/QAT) is in steps or
@@ -54,10 +58,11 @@ CONDITIONS = ("control", "treatment")
 SKIP_STEPS = 2          # first timed steps: lazy compilation and cache warm-up
 CAL_STEPS = 8           # timed steps per calibration run
 ROUNDS = 2
+MIN_SPREAD = 0.02       # step-time ratios within 2% (or the rounds' spread) count as equal
 CACHE_ENV = "CAUSAL_GOLF_STEP_CACHE"
 # Overridden by the budget on every run: not part of an arm's calibration key.
 BUDGET_VARS = ("ITERATIONS", "MAX_WALLCLOCK_SECONDS")
-_STEP_LINE = re.compile(r"step:(\d+)/\d+ train_loss:\S+.*?train_time:([\d.]+)ms")
+_STEP_LINE = re.compile(r"step:(\d+)/\d+ train_loss:\S+.*?train_time:([\d.]+)ms(?:.*?cpu_time:([\d.]+)ms)?")
 _ANY_STEP = re.compile(r"step:(\d+)/\d+ (?:train_loss|val_loss):.*?train_time:([\d.]+)ms")
 
 
@@ -93,14 +98,22 @@ def _ms(v: float | None) -> str:
 
 # --- parsing -------------------------------------------------------------------------------
 
-def step_timings(text: str) -> list[tuple[int, float]]:
-    """(step, cumulative train_time ms) of each training log line, in order."""
-    return [(int(m.group(1)), float(m.group(2))) for m in _STEP_LINE.finditer(text)]
+def step_timings(text: str, clock: str = "wall") -> list[tuple[int, float]]:
+    """(step, cumulative training ms) of each training log line, in order: wall `train_time`, or
+    the process's `cpu_time` (our trainer prints it) with clock="cpu"."""
+    g = 3 if clock == "cpu" else 2
+    return [(int(m.group(1)), float(m.group(g))) for m in _STEP_LINE.finditer(text) if m.group(g)]
 
 
-def step_ms_from_log(text: str, skip: int = SKIP_STEPS) -> float | None:
+def log_clock(text: str, threads: int = 1) -> str:
+    """"cpu" when the trainer prints its CPU time and runs one BLAS thread (then CPU time is the
+    step's time on an idle core, and a shared machine's load does not inflate it), else "wall"."""
+    return "cpu" if threads == 1 and step_timings(text, "cpu") else "wall"
+
+
+def step_ms_from_log(text: str, skip: int = SKIP_STEPS, clock: str = "wall") -> float | None:
     """ms per step after the first `skip` steps: mean increment, one-off spikes (> 3x median) dropped."""
-    rows = [r for r in step_timings(text) if r[0] >= skip]
+    rows = [r for r in step_timings(text, clock) if r[0] >= skip]
     incs = [(t1 - t0) / (s1 - s0) for (s0, t0), (s1, t1) in zip(rows, rows[1:]) if s1 > s0]
     if not incs:
         return None
@@ -198,7 +211,7 @@ def _measure_one(cfg, condition: str, work_dir: Path, rnd: int, steps: int) -> f
     except subprocess.TimeoutExpired:
         raise BudgetError(f"calibration of the {condition} arm timed out") from None
     (out / "stdout.txt").write_text(p.stdout)
-    ms = step_ms_from_log(p.stdout)
+    ms = step_ms_from_log(p.stdout, clock=log_clock(p.stdout, cfg.threads_per_run))
     if p.returncode != 0 or ms is None:
         tail = (p.stderr.strip().splitlines() or ["no step timings in its output"])[-1][:200]
         raise BudgetError(f"calibration of the {condition} arm failed (exit {p.returncode}): {tail}")
@@ -228,8 +241,16 @@ def calibrate(cfg, work_dir: str | Path, cache: str | Path | None = None, rounds
     cached = {c: entries[k]["step_ms"] for c, k in keys.items() if k in entries}
     if len(cached) == len(CONDITIONS):
         return {c: {"step_ms": cached[c], "source": "cache", "key": keys[c]} for c in CONDITIONS}
-    samples = measure(cfg, work_dir, rounds, steps)
+    from causal_core.ticker import ticking     # minutes of short runs: the console says so meanwhile
+    with ticking(f"calibrating the step times of {cfg.intervention}'s arms ({rounds} rounds x {steps} steps)"):
+        samples = measure(cfg, work_dir, rounds, steps)
     now = {c: median(v) for c, v in samples.items()}
+    # A ratio within the round-to-round spread is no measured difference (a learning-rate
+    # switch must not get extra steps from noise): the treatment then gets the control's time.
+    spread = max([(max(v) - min(v)) / median(v) for v in samples.values()] + [MIN_SPREAD])
+    equal = abs(now["treatment"] / now["control"] - 1) <= spread
+    if equal:
+        now["treatment"] = now["control"]
     # Anchor to the cached arm(s): the ratio comes from this one measurement, the level from the cache.
     scale = fmean(cached[c] / now[c] for c in cached) if cached else 1.0
     out = {c: {"step_ms": cached[c], "source": "cache", "key": keys[c]} if c in cached else
@@ -242,6 +263,7 @@ def calibrate(cfg, work_dir: str | Path, cache: str | Path | None = None, rounds
                 current.setdefault(keys[c], {
                     "step_ms": round(out[c]["step_ms"], 3), "samples_ms": [round(x, 3) for x in samples[c]],
                     "anchor_scale": round(scale, 4), "intervention": cfg.intervention, "condition": c,
+                    "equal_within_spread": round(spread, 4) if equal else None,
                     "measured_at": stamp, "machine": machine(), "python": sys.version.split()[0]})
         atomic_write_json(cache, {"schema_version": 1, "entries": current})
     for c in CONDITIONS:       # a concurrent writer may have stored the key first: use what the cache holds

@@ -13,7 +13,7 @@ from collections import Counter
 
 from causal_core.dag import DagResult
 from causal_core.loop import diagnostic_rules
-from causal_core.loop.cycle import experiment_rows
+from causal_core.loop.history import experiment_rows
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.stack import conflict, loop_stack
@@ -44,7 +44,7 @@ def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> C
     if n == 1 and params.first_intervention:
         return CyclePlan(cycle=n, intervention=params.first_intervention, why="given as first_intervention",
                          source="first_intervention")
-    tested = Counter(r["intervention"] for r in experiment_rows(layout))
+    tested = Counter(r.intervention for r in experiment_rows(layout))
     stack = loop_stack(layout, params)
     base = base_env(params.data_path, params.trainer_env)
     cands = _ranked_on(dag, [*params.base, *stack])

@@ -13,7 +13,7 @@ from typing import Any
 
 from causal_core import catalog
 from causal_core.experiments.config import ExperimentConfig, env_value
-from causal_core.loop.layout import LoopLayout, cycle_stats
+from causal_core.loop.layout import LoopLayout
 from causal_core.trainer import TRAINER, base_env
 
 
@@ -22,8 +22,8 @@ def confirmed_stack(layout: LoopLayout) -> dict[str, dict[str, Any]]:
     finished cycle whose final (refuted) decision is confirmed with an improving effect."""
     from causal_core.experiments.stats import load_stats
     out: dict[str, dict[str, Any]] = {}
-    for d in sorted(layout.root.glob("cycle_*"), key=lambda p: int(p.name.split("_")[1])):
-        for stats in cycle_stats(d):      # a multi-arm cycle stacks every arm it confirmed
+    for cyc in layout.finished_cycles():
+        for stats in cyc.stats_files():      # a multi-arm cycle stacks every arm it confirmed
             config = stats.parent.parent / "config.json"     # cycle_n/config.json or cycle_n/arms/<arm>/config.json
             if not config.is_file():
                 continue
