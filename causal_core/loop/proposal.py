@@ -58,7 +58,10 @@ def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> C
         seeds = fresh_seeds(params.seeds, k) if k else None
         why = c.reason + (f"; test {k + 1} of it, on fresh seeds {seeds}" if k else "")
         if stack:
-            why += f"; on top of {', '.join(stack)}"
+            on_base = [n for n in stack if n in params.base]
+            on_confirmed = [n for n in stack if n not in params.base]
+            why += "; on top of " + " and ".join(
+                [f"the base {', '.join(on_base)}"] * bool(on_base) + [f"the confirmed {', '.join(on_confirmed)}"] * bool(on_confirmed))
         if gap_note and c.intervention in diagnostic_rules.GAP_LOWERING:
             why += f"; {gap_note}"
         expected = c.expected_effect_bpb
