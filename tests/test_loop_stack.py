@@ -58,7 +58,7 @@ def test_cycles_stack_what_was_confirmed_and_proposals_skip_conflicts(tmp_path):
     from causal_core.schemas import InterventionsFile
 
     layout = LoopLayout.at(tmp_path / "results")
-    params = LoopParams(results_dir=str(layout.root), data_path=str(tmp_path / "data"))
+    params = LoopParams(results_dir=str(layout.root), data_path=str(tmp_path / "data"), budget_mode="steps")
     _cycle(layout, params, 1, "more_layers", "confirmed", -0.05)
     _cycle(layout, params, 2, "sliding_window_eval", "null", 0.001, stack={"more_layers": {"NUM_LAYERS": 5}})
     _cycle(layout, params, 3, "ema", "confirmed", -0.01, stack={"more_layers": {"NUM_LAYERS": 5}})
