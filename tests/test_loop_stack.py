@@ -32,7 +32,8 @@ def test_the_stack_holds_in_both_conditions_and_cannot_be_undone():
     assert cfg.condition_env("treatment")["EMA_DECAY"] == "0.99"
     # An unstacked config keeps the id it always had; a stack changes it.
     plain = from_catalog("ema", base_env=BASE)
-    payload = plain.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s", "stack", "profile"})
+    payload = plain.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s", "stack", "profile", "design_row",
+                                        "budget_mode", "time_budget_s", "arm_steps", "arm_step_ms"})
     assert plain.experiment_id == "ema-" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
     assert plain.experiment_id != cfg.experiment_id
     with pytest.raises(ValueError, match="undoing the stacked more_layers"):
