@@ -8,7 +8,7 @@ configuration, explicit variables override the preset. Every intervention switch
 defaults to baseline behaviour. See docs/trainer.md for the full variable reference.
 
 Sections:
-  1. Fast-BLAS bootstrap (runs before mlx is imported; may re-exec once)
+  1. Linux-CPU speed: optional siblings (fast-BLAS re-exec before mlx loads, fast maths)
   2. Configuration (env variables, presets, validation)
   3. Data (shards, token stream, SentencePiece byte LUTs)
   4. Model
@@ -19,15 +19,13 @@ Sections:
 """
 from __future__ import annotations
 
-import ctypes.util
+import dataclasses
 import glob
-import hashlib
 import json
 import math
 import os
 import pickle
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,184 +37,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 # ==============================================================================
-# 1. FAST-BLAS BOOTSTRAP
+# 1. LINUX-CPU SPEED (optional sibling modules; the trainer runs without them, slower)
 # ==============================================================================
-# MLX's Linux CPU wheel links the reference BLAS (~3-5 GFLOP/s fp32). A DYNAMIC_ARCH
-# OpenBLAS preloaded in front of it is ~30-40x faster. The preload has to be in the
-# environment when the process starts (LD_PRELOAD), and that OpenBLAS needs
-# libgfortran.so.5, which MLX bundles only under a mangled name, so we point a
-# symlink at it from a shim directory on LD_LIBRARY_PATH. An in-process ctypes load
-# cannot do this (the dynamic loader does not re-resolve already-bound symbols and
-# cannot find libgfortran), hence: probe once in a subprocess, cache the verdict,
-# and re-exec ourselves with the environment set.
+# train_gpt_mlx_blas.py preloads a fast OpenBLAS by re-exec (before mlx is imported) and tunes
+# malloc; train_gpt_mlx_fastmath.py holds the CPU fast maths. A copy of this file alone (a
+# submission folder) runs on the reference BLAS with MLX's own maths.
+try:
+    import train_gpt_mlx_blas as _blas
+    from train_gpt_mlx_blas import BLAS_ENV_MARKER, bootstrap_fast_blas, fast_blas_env, find_openblas  # noqa: F401
+except ImportError:   # alone: no re-exec, no malloc tuning
+    _blas = None
+    BLAS_ENV_MARKER = "CAUSAL_GOLF_BLAS_BOOTSTRAPPED"
 
-BLAS_ENV_MARKER = "CAUSAL_GOLF_BLAS_BOOTSTRAPPED"
-_PROBE_CODE = r"""
-import json, time, numpy as np, mlx.core as mx
-rng = np.random.default_rng(0)
-a = rng.standard_normal((256, 256), dtype=np.float32); b = rng.standard_normal((256, 256), dtype=np.float32)
-ok = bool(np.allclose(np.array(mx.array(a) @ mx.array(b)), a @ b, rtol=1e-3, atol=1e-3))
-x = mx.random.normal((512, 512)); y = mx.random.normal((512, 512)); mx.eval(x @ y)
-t = time.perf_counter(); n = 4
-for _ in range(n): mx.eval(x @ y)
-gflops = 2 * 512**3 * n / (time.perf_counter() - t) / 1e9
-maps = open('/proc/self/maps').read()
-print(json.dumps({"correct": ok, "gflops": gflops, "openblas_mapped": 'openblas' in maps}))
-"""
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "causal-golf"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _mlx_libs_dir() -> Path | None:
-    import importlib.util
-    spec = importlib.util.find_spec("mlx")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    site = Path(list(spec.submodule_search_locations)[0]).parent
-    d = site / "mlx_cpu.libs"
-    return d if d.is_dir() else None
-
-
-def find_openblas() -> Path | None:
-    """The ngsolve_openblas wheel's library, else a system libopenblas."""
-    import importlib.util
-    spec = importlib.util.find_spec("ngsolve_openblas")
-    if spec is not None and spec.submodule_search_locations:
-        for d in spec.submodule_search_locations:
-            hits = sorted(glob.glob(os.path.join(d, "libopenblas*.so*")))
-            if hits:
-                return Path(hits[0])
-    candidates = []
-    name = ctypes.util.find_library("openblas")
-    for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
-              "/usr/local/lib", "/usr/lib/x86_64-linux-gnu/openblas-pthread"):
-        if name:
-            candidates.append(os.path.join(d, name))
-        candidates += sorted(glob.glob(os.path.join(d, "libopenblas*.so*")))
-    for c in candidates:
-        if os.path.isfile(c):
-            return Path(c)
-    return None
-
-
-def _gfortran_shim(mlx_libs: Path | None) -> Path | None:
-    """A directory holding `libgfortran.so.5` -> MLX's bundled (name-mangled) copy."""
-    if mlx_libs is None:
-        return None
-    hits = sorted(mlx_libs.glob("libgfortran-*.so.5*"))
-    if not hits:
-        return None
-    key = hashlib.sha1(str(mlx_libs).encode()).hexdigest()[:12]
-    shim = _cache_dir() / "blas-shim" / key
-    link = shim / "libgfortran.so.5"
-    if not (link.is_symlink() and os.readlink(link) == str(hits[0])):
-        shim.mkdir(parents=True, exist_ok=True)
-        tmp = shim / f".libgfortran.{os.getpid()}.tmp"
-        if tmp.is_symlink() or tmp.exists():
-            tmp.unlink()
-        os.symlink(hits[0], tmp)
-        os.replace(tmp, link)   # atomic: concurrent trainers never see a half-made link
-    return shim
-
-
-def fast_blas_env(base_env: dict[str, str] | None = None) -> tuple[dict[str, str] | None, str]:
-    """Environment that preloads a fast OpenBLAS for MLX, or (None, reason) when none is usable.
-
-    Other code (runners, diagnostics) can launch MLX subprocesses with this environment.
-    The probe runs once per library version; its verdict is cached under
-    $XDG_CACHE_HOME/causal-golf/blas_probe.json.
-    """
-    env = dict(os.environ if base_env is None else base_env)
-    if sys.platform != "linux":
-        return None, "not linux (MLX uses Accelerate/Metal)"
-    if env.get("CAUSAL_GOLF_BLAS", "auto").strip().lower() == "reference":
-        return None, "CAUSAL_GOLF_BLAS=reference"
-    lib = find_openblas()
-    if lib is None:
-        return None, "no OpenBLAS found (install ngsolve-openblas or libopenblas)"
-    mlx_libs = _mlx_libs_dir()
-    shim = _gfortran_shim(mlx_libs)
-    ld_path = [str(p) for p in (shim, mlx_libs) if p is not None]
-    if env.get("LD_LIBRARY_PATH"):
-        ld_path.append(env["LD_LIBRARY_PATH"])
-    env["LD_LIBRARY_PATH"] = ":".join(ld_path)
-    env["LD_PRELOAD"] = str(lib) + (":" + env["LD_PRELOAD"] if env.get("LD_PRELOAD") else "")
-    # Thread defaults (explicit values win). OpenBLAS's idle workers busy-wait ~0.1 s after each call
-    # and its caller spins waiting for them; MLX runs everything else on its own thread. On the
-    # 2-core machine, loaded by a second run, 2 OpenBLAS threads were 2-5x slower than 1 (measured,
-    # docs/trainer.md), so: one thread unless asked, and with several, sleep after 2^4 cycles of spinning.
-    if not env.get("OPENBLAS_NUM_THREADS", "").strip():
-        env["OPENBLAS_NUM_THREADS"] = "1"
-    if not env.get("OPENBLAS_THREAD_TIMEOUT", "").strip():
-        env["OPENBLAS_THREAD_TIMEOUT"] = "4"
-
-    st = lib.stat()
-    key = f"{lib}|{st.st_size}|{st.st_mtime_ns}|{sys.executable}"
-    cache_file = _cache_dir() / "blas_probe.json"
-    try:
-        cache = json.loads(cache_file.read_text())
-    except (OSError, ValueError):
-        cache = {}
-    verdict = cache.get(key)
-    if verdict is None:
-        probe_env = dict(env)
-        probe_env[BLAS_ENV_MARKER] = "probe"
-        try:
-            r = subprocess.run([sys.executable, "-c", _PROBE_CODE], env=probe_env, capture_output=True,
-                               text=True, timeout=180)
-            info = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 and r.stdout.strip() else {}
-            good = bool(info.get("correct") and info.get("openblas_mapped"))
-            why = f"probe rc={r.returncode}" + (f" {r.stderr.strip().splitlines()[-1]}" if r.stderr.strip() else "")
-            verdict = {"good": good, "gflops": info.get("gflops"), "detail": "ok" if good else why[:300]}
-        except (subprocess.TimeoutExpired, ValueError, IndexError) as e:
-            verdict = {"good": False, "gflops": None, "detail": f"probe failed: {type(e).__name__}"}
-        try:   # re-read: another trainer may have written its own verdict meanwhile
-            cache = json.loads(cache_file.read_text())
-        except (OSError, ValueError):
-            cache = {}
-        cache[key] = verdict
-        try:
-            _atomic_write_text(cache_file, json.dumps(cache, indent=1))
-        except OSError:
-            pass
-    if not verdict.get("good"):
-        return None, f"OpenBLAS at {lib} failed its probe ({verdict.get('detail')})"
-    return env, f"openblas {lib}"
-
-
-def bootstrap_fast_blas() -> None:
-    """Re-exec this process once with a fast OpenBLAS preloaded (Linux); call before importing mlx."""
-    if sys.platform != "linux" or os.environ.get(BLAS_ENV_MARKER):
-        return
-    if "openblas" in os.environ.get("LD_PRELOAD", "").lower():
-        return   # the user already preloads one
-    env, reason = fast_blas_env()
-    if env is None:
-        os.environ[BLAS_ENV_MARKER] = "none:" + reason
-        return
-    env[BLAS_ENV_MARKER] = "1"
-    sys.stdout.flush()
-    sys.stderr.flush()
-    argv = list(getattr(sys, "orig_argv", [sys.executable] + sys.argv))
-    os.execve(sys.executable, [sys.executable] + argv[1:], env)
+if __name__ == "__main__" and _blas is not None:
+    bootstrap_fast_blas()
+MALLOC_TUNED = _blas.tune_malloc() if _blas is not None else False
 
 
 def blas_in_use() -> str:
@@ -234,29 +69,6 @@ def blas_in_use() -> str:
         return f"openblas {ob[0]}"
     ref = sorted(p for p in paths if "libblas" in p.lower())
     return f"reference {ref[0]}" if ref else "unknown"
-
-
-def tune_malloc() -> bool:
-    """glibc: keep freed memory in the heap (no mmap'd chunks, no trimming, one arena).
-
-    MLX's CPU allocator mallocs every intermediate; glibc serves the large ones (>= 128 KiB-32 MiB,
-    adaptive) with fresh mmaps and unmaps them on free, so every op page-faults its whole output
-    in again: ~3 ns/element, more than the op itself for most elementwise ops. Reusing the heap
-    made a training step ~1.3-2x faster. The price: the process keeps its peak heap as RSS.
-    CAUSAL_GOLF_MALLOC=default leaves glibc alone."""
-    if sys.platform != "linux" or os.environ.get("CAUSAL_GOLF_MALLOC", "").strip().lower() == "default":
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8
-    return bool(mallopt(m_arena_max, 1) & mallopt(m_mmap_max, 0) & mallopt(m_trim_threshold, 1 << 30))
-
-
-if __name__ == "__main__":
-    bootstrap_fast_blas()
-MALLOC_TUNED = tune_malloc()
 
 import numpy as np  # noqa: E402
 
@@ -393,24 +205,25 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class Config:
-    """Resolved hyperparameters: attribute = lower-case variable name."""
+class _ConfigMethods:
+    """What every Config has besides its fields: the variables by name and derived quantities."""
 
-    def __init__(self, values: dict[str, Any], preset: str = "", explicit: frozenset[str] = frozenset()):
-        self.values = dict(values)
-        self.preset = preset
-        self.explicit = explicit
-        for k, v in values.items():
-            setattr(self, k.lower(), v)
+    @property
+    def values(self) -> dict[str, Any]:
+        return {v.name: getattr(self, v.name.lower()) for v in VARS}
 
     def to_env(self) -> dict[str, Any]:
-        return dict(self.values)
+        return self.values
 
     def replace(self, **kw) -> "Config":
-        vals = dict(self.values)
-        for k, v in kw.items():
-            vals[k.upper()] = v
-        return Config(vals, self.preset, self.explicit)
+        return dataclasses.replace(self, **{k.lower(): v for k, v in kw.items()})
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any], preset: str = "", explicit: frozenset[str] = frozenset(),
+                    diag: dict[str, str] | None = None) -> "Config":
+        """From {VARIABLE: value}; variables not given keep their defaults, unknown names are ignored."""
+        known = {k.lower(): v for k, v in values.items() if k in VAR_BY_NAME}
+        return cls(**known, preset=preset, explicit=explicit, diag=dict(diag or {}))
 
     # Derived quantities.
     @property
@@ -427,6 +240,19 @@ class Config:
         if ".attn." in name and self.quant_bits_attn:
             return self.quant_bits_attn
         return self.quant_bits
+
+
+# Resolved hyperparameters: a frozen dataclass with one field per variable (lower-case name),
+# built from VARS so a new variable is one Var(...) line; plus the preset, the names set
+# explicitly in the environment and the diagnostic switches (not hyperparameters).
+Config = dataclasses.make_dataclass(
+    "Config",
+    [(v.name.lower(), Any, dataclasses.field(default=v.default)) for v in VARS]
+    + [("preset", str, dataclasses.field(default="")),
+       ("explicit", frozenset, dataclasses.field(default=frozenset())),
+       ("diag", dict, dataclasses.field(default_factory=dict, compare=False))],
+    bases=(_ConfigMethods,), frozen=True, eq=True)
+Config.__module__ = __name__
 
 
 def _parse_value(var: Var, raw: Any) -> Any:
@@ -483,9 +309,14 @@ def load_config(env: dict[str, str] | None = None) -> Config:
             values["TOKENIZER_PATH"] = alt
     if not values["RUN_ID"]:
         values["RUN_ID"] = time.strftime("%Y%m%d_%H%M%S") + "_" + uuid.uuid4().hex[:8]
-    cfg = Config(values, preset_name, explicit)
     # Diagnostic switches (not hyperparameters, not in the config JSON): see DiagHooks.
-    cfg.diag = {k: env.get(k, "").strip() for k in DIAG_SWITCHES}
+    # Read one by one with literal names (not a loop): the runner's source analysis
+    # (causal_core/experiments/trainer_vars.py) must see that e.g. PROJECT_DIRECTION_LOG_ONLY is read.
+    diag = {"GRAD_NORM_LOG": env.get("GRAD_NORM_LOG", ""), "PROJECT_DIRECTION": env.get("PROJECT_DIRECTION", ""),
+            "PROJECT_DIRECTION_LOG_ONLY": env.get("PROJECT_DIRECTION_LOG_ONLY", ""),
+            "PROBE_POOL_A": env.get("PROBE_POOL_A", ""), "PROBE_POOL_B": env.get("PROBE_POOL_B", ""),
+            "PROBE_MIX": env.get("PROBE_MIX", "")}
+    cfg = Config.from_values(values, preset_name, explicit, {k: v.strip() for k, v in diag.items()})
     validate_config(cfg)
     return cfg
 
@@ -658,92 +489,18 @@ def rms_norm(x: mx.array, eps: float = 1e-6) -> mx.array:
     return mx.fast.rms_norm(x, None, eps)
 
 
-# ---- CPU fast math -----------------------------------------------------------------------------
-# MLX's CPU exp/tanh cost 14-20 ns/element (scalar libm-style code; the wheel and its JIT kernels
-# are built without AVX), which made the attention softmax and the logit softcap + cross-entropy
-# ~40% of a training step. Below, exp is a degree-5 polynomial for 2^f times 2^n built from the
-# exponent bits: plain arithmetic that mx.compile fuses into one loop (~4 ns/element), max
-# relative error 2e-7 (fp32 exp: 6e-8), exact 0 below -88 (so -inf masks give exact zeros).
-# Gradients are written out (custom_function) with the same formulas MLX uses for softmax/tanh.
-# Used when the default device is the CPU; CAUSAL_GOLF_FAST_MATH=0 turns it off.
-_LOG2E = 1.4426950408889634
-
-
-def fast_math_enabled() -> bool:
-    return mx.default_device() == mx.cpu and os.environ.get("CAUSAL_GOLF_FAST_MATH", "1").strip() not in ("0", "false", "no", "off")
-
-
-def poly_exp(x: mx.array) -> mx.array:
-    """exp(x) in fp32 from basic arithmetic (fusable under mx.compile); not differentiable by itself."""
-    # Relative error <= 2e-7 + 6e-8 |x| (the rounding of x log2 e; a Cody-Waite split would remove the
-    # second term for 30% more time, and it is harmless here: softmax/cross-entropy terms far below the max).
-    t = mx.clip(x * _LOG2E, -127.0, 127.99)
-    n = (t + 128.0).astype(mx.int32) - 128    # floor(t): truncation of a positive number (fuses; mx.floor does not)
-    f = t - n.astype(mx.float32)              # in [0, 1), or a hair below 0 when t + 128 rounded up: still accurate
-    p = ((((1.8775767e-3 * f + 8.9893397e-3) * f + 5.5826318e-2) * f + 2.4015361e-1) * f + 6.9315308e-1) * f + 9.9999994e-1
-    return p * mx.view((n + 127) << 23, mx.float32)
-
-
-def poly_tanh(x: mx.array) -> mx.array:
-    e = poly_exp(-2.0 * mx.abs(x))
-    t = (1.0 - e) / (1.0 + e)
-    return mx.where(x < 0, -t, t)
-
-
-@mx.custom_function
-def fast_softmax(s: mx.array) -> mx.array:
-    """softmax over the last axis (fp32)."""
-    e = poly_exp(s - mx.max(s, axis=-1, keepdims=True))
-    return e / mx.sum(e, axis=-1, keepdims=True)
-
-
-@fast_softmax.vjp
-def _fast_softmax_vjp(primals, cotangent, output):
-    return output * (cotangent - mx.sum(cotangent * output, axis=-1, keepdims=True))
-
-
-_SOFTCAP_CE: dict[float, Callable] = {}
-
-
-def softcap_cross_entropy(z: mx.array, targets: mx.array, cap: float) -> mx.array:
-    """Per-token cross-entropy of the soft-capped logits cap * tanh(z / cap) (fp32), fused.
-
-    Forward and backward each touch the logits a few times; exp(s - cap) needs no max because
-    s <= cap. Same value and gradient as cross_entropy(cap * tanh(z / cap)) up to fp32 rounding."""
-    f = _SOFTCAP_CE.get(cap)
-    if f is None:
-        @mx.custom_function
-        def f(z, y):
-            t = poly_tanh(z * (1.0 / cap))
-            s = cap * t
-            e = poly_exp(s - cap)
-            lse = cap + mx.log(mx.sum(e, axis=-1))
-            loss = lse - mx.take_along_axis(s, y[..., None], axis=-1)[..., 0]
-            return loss, t, e, lse
-
-        @f.vjp
-        def f_vjp(primals, cotangents, outputs):
-            z, y = primals
-            _, t, e, lse = outputs
-            p = e * mx.exp(cap - lse)[..., None]
-            onehot = mx.arange(z.shape[-1], dtype=y.dtype) == y[..., None]
-            return (cotangents[0][..., None] * (p - onehot)) * (1.0 - t * t), mx.zeros_like(y)
-
-        _SOFTCAP_CE[cap] = f
-    return f(z, targets)[0]
-
-
-def causal_attention(q: mx.array, k: mx.array, v: mx.array, scale: float) -> mx.array:
-    """Causal GQA attention (B, H, T, hd) with the fast softmax; query head h reads kv head h // (H/KV)."""
-    b, h, t, hd = q.shape
-    kv = k.shape[1]
-    rep = h // kv
-    s = (q.reshape(b, kv, rep * t, hd) * scale) @ k.transpose(0, 1, 3, 2)
-    mask = mx.triu(mx.full((t, t), -mx.inf, dtype=s.dtype), k=1)
-    if rep > 1:
-        mask = mx.tile(mask, (rep, 1))
-    p = fast_softmax(s + mask)
-    return (p.astype(v.dtype) @ v).reshape(b, h, t, hd)
+try:
+    from train_gpt_mlx_fastmath import (  # noqa: F401 (poly_exp, poly_tanh, fast_softmax: for tests and diagnostics)
+        causal_attention,
+        fast_math_enabled,
+        fast_softmax,
+        poly_exp,
+        poly_tanh,
+        softcap_cross_entropy,
+    )
+except ImportError:   # alone: MLX's own attention and cross-entropy
+    def fast_math_enabled() -> bool:
+        return False
 
 
 def quant_scale_rows(w: mx.array, bits: int) -> mx.array:
@@ -1325,6 +1082,21 @@ def code_bytes() -> int:
 # ==============================================================================
 
 
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def atomic_savez(path: Path, arrays: dict[str, mx.array]) -> None:
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")   # mx.savez appends .npz unless present
     mx.savez(str(tmp), **arrays)
@@ -1342,7 +1114,7 @@ def build_model(c: Config) -> GPT:
 def load_trained(config_path: str | os.PathLike, weights_path: str | os.PathLike | None = None) -> tuple[GPT, Config]:
     """Rebuild a trained model from OUT_DIR/RUN_ID_config.json (+ the _mlx_model.npz beside it)."""
     meta = json.loads(Path(config_path).read_text())
-    c = Config(meta["env"], meta.get("preset", ""))
+    c = Config.from_values(meta["env"], meta.get("preset", ""))
     model = build_model(c)
     weights_path = weights_path or meta["weights"]
     model.update(tree_unflatten(list(mx.load(str(weights_path)).items())))
@@ -1358,8 +1130,7 @@ def load_trained(config_path: str | os.PathLike, weights_path: str | os.PathLike
 #     micro-batch takes round(MIX*n) samples from A and the rest from B (shards:<glob>, freq:top|mid|tail,
 #     pos:boundary|mid_sequence as in causal_core/diagnostics/probe.py); each row then carries, per
 #     sample, src_pool, loss, cos with v, grad norm (one backward per sample: the cost of the probe)
-DIAG_SWITCHES = ("GRAD_NORM_LOG", "PROJECT_DIRECTION", "PROJECT_DIRECTION_LOG_ONLY", "PROBE_POOL_A", "PROBE_POOL_B",
-                 "PROBE_MIX")
+#   (read in load_config into Config.diag)
 FREQ_POOLS, POS_POOLS = ("top", "mid", "tail"), ("boundary", "mid_sequence")
 
 
@@ -1457,7 +1228,7 @@ class MixedPools:
 
 
 class DiagHooks:
-    """Per-step gradient logging / projection behind the DIAG_SWITCHES (None when all are off)."""
+    """Per-step gradient logging / projection behind the diagnostic switches (None when all are off)."""
 
     @staticmethod
     def create(c: Config, params: dict[str, mx.array], pools_from: tuple | None = None) -> "DiagHooks | None":
@@ -1603,7 +1374,53 @@ class TrainResult:
     paths: dict[str, str] = field(default_factory=dict)
 
 
-def train(c: Config, log: RunLog) -> TrainResult:
+@dataclass
+class _Run:
+    """What the phases of a training run share."""
+    c: Config
+    log: RunLog
+    dtype: Any
+    train_files: list[Path]
+    luts: Any
+    val_tokens: np.ndarray
+    stream: TokenStream
+    model: GPT
+    opt: Optimizers
+    n_params: int
+    blas: str
+    grad_fn: dict = field(default_factory=dict)
+    token_loss_fn: Callable | None = None
+    hooks: DiagHooks | None = None   # diagnostic switches; set after warmup (off: no cost)
+
+    def step(self, step: int, lr_mul: float, qat: bool) -> mx.array:
+        """One optimizer step over GRAD_ACCUM_STEPS microbatches; returns the mean loss."""
+        c = self.c
+        seq, micro = c.train_seq_len, c.microbatch_tokens
+        loss_sum, acc = mx.array(0.0), None
+        if self.hooks is not None:
+            self.hooks.begin(self.stream)
+        if self.hooks is not None and self.hooks.pools is not None:     # probe: mixed replay pools, per-sample records
+            loss, acc, self.hooks.samples = self.hooks.pools.grads(micro, seq, c.grad_accum_steps, qat, self.hooks.dirs)
+            acc, _ = clip_grads(self.hooks.apply(step, lr_mul, acc, loss), c.grad_clip_norm)
+            self.opt.step(self.model, acc, step, lr_mul)
+            return loss
+        for _ in range(c.grad_accum_steps):
+            x, y = self.stream.next_batch(micro, seq)
+            loss, grads = self.grad_fn[qat](x, y)
+            g = dict(tree_flatten(grads))
+            acc = g if acc is None else {k: acc[k] + g[k] for k in g}
+            loss_sum = loss_sum + loss
+        if c.grad_accum_steps > 1:
+            acc = {k: v / c.grad_accum_steps for k, v in acc.items()}
+        if self.hooks is not None:
+            acc = self.hooks.apply(step, lr_mul, acc, loss_sum / c.grad_accum_steps)
+        acc, _ = clip_grads(acc, c.grad_clip_norm)
+        self.opt.step(self.model, acc, step, lr_mul)
+        return loss_sum / c.grad_accum_steps
+
+
+def setup_run(c: Config, log: RunLog) -> _Run:
+    """Data, model, optimizers and the compiled step functions; the run's header lines."""
     dtype = compute_dtype(c)
     train_files = shard_files(c.data_path, "train")   # a missing DATA_PATH is named before its tokenizer
     luts = build_byte_luts(c.tokenizer_path, c.vocab_size)
@@ -1612,19 +1429,32 @@ def train(c: Config, log: RunLog) -> TrainResult:
 
     model = build_model(c)
     opt = Optimizers(model, c)
-    n_params = count_params(model)
+    run = _Run(c, log, dtype, train_files, luts, val_tokens, stream, model, opt, count_params(model), blas_in_use())
+    _log_header(run)
+
+    # Bind the compiled functions to the whole model state: parameters are replaced each step.
+    state = model.state
+    run.grad_fn = {q: mx.compile(nn.value_and_grad(model, lambda x, y, q=q: model.loss(x, y, qat=q)), inputs=state,
+                                 outputs=state)
+                   for q in (False, True)}
+    run.token_loss_fn = mx.compile(lambda x, y: model.token_losses(x, y), inputs=state, outputs=state)
+    return run
+
+
+def _log_header(run: _Run) -> None:
+    c, log, blas, opt = run.c, run.log, run.blas, run.opt
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    blas = blas_in_use()
     log(f"run_id:{c.run_id} preset:{c.preset or 'none'} mlx_version:{mx.__version__} device:{mx.default_device()}")
-    log(f"blas:{blas} openblas_threads:{threads} compute_dtype:{str(dtype).split('.')[-1]} "
-        f"fast_math:{int(model.fast_math)} malloc_tuned:{int(MALLOC_TUNED)}")
+    log(f"blas:{blas} openblas_threads:{threads} compute_dtype:{str(run.dtype).split('.')[-1]} "
+        f"fast_math:{int(run.model.fast_math)} malloc_tuned:{int(MALLOC_TUNED)}")
     if blas.startswith("reference"):
         warn = ("WARNING: running on the REFERENCE BLAS (30-40x slower fp32 matmuls); "
                 f"fast-BLAS bootstrap: {os.environ.get(BLAS_ENV_MARKER, 'not run (imported, not executed)')}")
         log(warn)
         print(warn, file=sys.stderr, flush=True)
-    log(f"data_path:{c.data_path} train_shards:{len(train_files)} val_tokens:{val_tokens.size - 1} tokenizer:{c.tokenizer_path}")
-    log(f"model_params:{n_params} vocab_size:{c.vocab_size} layers:{c.num_layers} loops:{c.num_loops} dim:{c.model_dim} "
+    log(f"data_path:{c.data_path} train_shards:{len(run.train_files)} val_tokens:{run.val_tokens.size - 1} "
+        f"tokenizer:{c.tokenizer_path}")
+    log(f"model_params:{run.n_params} vocab_size:{c.vocab_size} layers:{c.num_layers} loops:{c.num_loops} dim:{c.model_dim} "
         f"heads:{c.num_heads} kv_heads:{c.num_kv_heads} mlp_mult:{c.mlp_mult} mlp_act:{c.mlp_act} seq_len:{c.train_seq_len}")
     log(f"iterations:{c.iterations} train_batch_tokens:{c.train_batch_tokens} grad_accum_steps:{c.grad_accum_steps} "
         f"warmup_steps:{c.warmup_steps} warmdown_iters:{c.warmdown_iters} max_wallclock_seconds:{c.max_wallclock_seconds:.1f}")
@@ -1633,54 +1463,30 @@ def train(c: Config, log: RunLog) -> TrainResult:
     switches = " ".join(f"{v.name}={c.values[v.name]}" for v in VARS if v.intervention and c.values[v.name] != v.default)
     log(f"non_default_switches:{switches or 'none'}")
 
-    # Bind the compiled functions to the whole model state: parameters are replaced each step.
-    state = model.state
-    grad_fn = {q: mx.compile(nn.value_and_grad(model, lambda x, y, q=q: model.loss(x, y, qat=q)), inputs=state, outputs=state)
-               for q in (False, True)}
-    token_loss_fn = mx.compile(lambda x, y: model.token_losses(x, y), inputs=state, outputs=state)
-    seq, micro = c.train_seq_len, c.microbatch_tokens
 
-    hooks: DiagHooks | None = None   # diagnostic switches; set after warmup (off: no cost)
-
-    def train_step(step: int, lr_mul: float, qat: bool) -> float:
-        loss_sum, acc = mx.array(0.0), None
-        if hooks is not None:
-            hooks.begin(stream)
-        if hooks is not None and hooks.pools is not None:     # probe: mixed replay pools, per-sample records
-            loss, acc, hooks.samples = hooks.pools.grads(micro, seq, c.grad_accum_steps, qat, hooks.dirs)
-            acc, _ = clip_grads(hooks.apply(step, lr_mul, acc, loss), c.grad_clip_norm)
-            opt.step(model, acc, step, lr_mul)
-            return loss
-        for _ in range(c.grad_accum_steps):
-            x, y = stream.next_batch(micro, seq)
-            loss, grads = grad_fn[qat](x, y)
-            g = dict(tree_flatten(grads))
-            acc = g if acc is None else {k: acc[k] + g[k] for k in g}
-            loss_sum = loss_sum + loss
-        if c.grad_accum_steps > 1:
-            acc = {k: v / c.grad_accum_steps for k, v in acc.items()}
-        if hooks is not None:
-            acc = hooks.apply(step, lr_mul, acc, loss_sum / c.grad_accum_steps)
-        acc, _ = clip_grads(acc, c.grad_clip_norm)
-        opt.step(model, acc, step, lr_mul)
-        return loss_sum / c.grad_accum_steps
-
-    # Warmup primes compilation with real steps, then restores the exact initial state
-    # (weights, optimizer, data position), so it changes timing only, never the result.
+def warmup(run: _Run) -> None:
+    """Prime compilation with real steps, then restore the exact initial state (weights,
+    optimizer, data position), so warmup changes timing only, never the result."""
+    c, model = run.c, run.model
     if c.warmup_steps > 0:
+        seq = c.train_seq_len
         init_params = {k: mx.array(v) for k, v in flat_params(model).items()}
         for w in range(c.warmup_steps):
-            loss = train_step(0, 1.0, c.qat and c.qat_start_frac <= 0)
-            mx.eval(loss, model.parameters(), opt.state())
-        x = mx.array(val_tokens[: seq].reshape(1, seq))
-        mx.eval(token_loss_fn(x, x))
+            loss = run.step(0, 1.0, c.qat and c.qat_start_frac <= 0)
+            mx.eval(loss, model.parameters(), run.opt.state())
+        x = mx.array(run.val_tokens[: seq].reshape(1, seq))
+        mx.eval(run.token_loss_fn(x, x))
         model.update(tree_unflatten(list(init_params.items())))
-        opt.reset()
-        stream = TokenStream(train_files, c.vocab_size)
-        log(f"warmup_steps:{c.warmup_steps} done (state restored)")
-    hooks = DiagHooks.create(c, flat_params(model), (model, stream, train_files, luts))
-    averager = WeightAverager(c, flat_params(model))
+        run.opt.reset()
+        run.stream = TokenStream(run.train_files, c.vocab_size)
+        run.log(f"warmup_steps:{c.warmup_steps} done (state restored)")
+    run.hooks = DiagHooks.create(c, flat_params(model), (model, run.stream, run.train_files, run.luts))
 
+
+def train_loop(run: _Run, averager: WeightAverager) -> tuple[int, float]:
+    """Steps until ITERATIONS (or the wall-clock cap), with periodic and final validation;
+    returns (steps taken, training time in ms)."""
+    c, log, model = run.c, run.log, run.model
     train_ms, step, stop_after = 0.0, 0, None
     t0 = time.perf_counter()
     cpu_ms, p0 = 0.0, time.process_time()    # CPU time of training (calibration under a time budget)
@@ -1689,7 +1495,7 @@ def train(c: Config, log: RunLog) -> TrainResult:
         if last or (c.val_loss_every > 0 and step % c.val_loss_every == 0 and step > 0):
             train_ms += 1000 * (time.perf_counter() - t0)
             cpu_ms += 1000 * (time.process_time() - p0)
-            vl, vb, _ = evaluate(c, token_loss_fn, val_tokens, luts)
+            vl, vb, _ = evaluate(c, run.token_loss_fn, run.val_tokens, run.luts)
             log(f"step:{step}/{c.iterations} val_loss:{vl:.4f} val_bpb:{vb:.4f} train_time:{train_ms:.0f}ms "
                 f"step_avg:{train_ms / max(step, 1):.2f}ms")
             log.metric(event="val", step=step, val_loss=vl, val_bpb=vb, elapsed_ms=round(train_ms, 1))
@@ -1697,15 +1503,15 @@ def train(c: Config, log: RunLog) -> TrainResult:
         if last:
             if stop_after is not None and step < c.iterations:
                 log(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{c.iterations}")
-            break
+            return step, train_ms
         elapsed = train_ms + 1000 * (time.perf_counter() - t0)
         lr_mul = lr_multiplier(c, step, elapsed)
         frac = progress(c, step, elapsed)
         qat = c.qat and frac >= c.qat_start_frac
-        loss = train_step(step, lr_mul, qat)
+        loss = run.step(step, lr_mul, qat)
         step += 1
         averager.update(flat_params(model), step, progress(c, step, elapsed))
-        mx.eval(loss, model.parameters(), opt.state(), averager.arrays())
+        mx.eval(loss, model.parameters(), run.opt.state(), averager.arrays())
         loss_v = float(loss.item())
         if not math.isfinite(loss_v):
             raise TrainerError(f"train loss became {loss_v} at step {step}; lower the learning rates")
@@ -1719,7 +1525,11 @@ def train(c: Config, log: RunLog) -> TrainResult:
         if c.max_wallclock_seconds > 0 and stop_after is None and elapsed >= 1000 * c.max_wallclock_seconds:
             stop_after = step
 
-    # ---- export: averaged weights replace the raw ones; they are what is saved, quantized and scored ----
+
+def export_and_score(run: _Run, averager: WeightAverager, step: int, train_ms: float) -> TrainResult:
+    """Averaged weights replace the raw ones; they are saved, quantized, compressed, read
+    back and scored (the round-trip val_bpb is the run's score)."""
+    c, log, model = run.c, run.log, run.model
     raw = flat_params(model)
     final, source = averager.final(raw)
     model.update(tree_unflatten(list(final.items())))
@@ -1729,8 +1539,8 @@ def train(c: Config, log: RunLog) -> TrainResult:
     cfg_path = out / f"{c.run_id}_config.json"
     atomic_savez(npz_path, final)
     meta = {"env": c.to_env(), "preset": c.preset, "weights": str(npz_path), "exported_from": source,
-            "model_params": n_params, "mlx_version": mx.__version__, "blas": blas,
-            "compute_dtype": str(dtype).split(".")[-1], "steps": step}
+            "model_params": run.n_params, "mlx_version": mx.__version__, "blas": run.blas,
+            "compute_dtype": str(run.dtype).split(".")[-1], "steps": step}
     _atomic_write_text(cfg_path, json.dumps(meta, indent=2, default=str) + "\n")
     log(f"saved_model:{npz_path} bytes:{npz_path.stat().st_size} exported_weights:{source}")
 
@@ -1752,7 +1562,7 @@ def train(c: Config, log: RunLog) -> TrainResult:
     model.update(tree_unflatten([(k, mx.array(v)) for k, v in roundtrip.items()]))
     mx.eval(model.parameters())
     q0 = time.perf_counter()
-    ql, qb, n_scored = evaluate(c, token_loss_fn, val_tokens, luts)
+    ql, qb, n_scored = evaluate(c, run.token_loss_fn, run.val_tokens, run.luts)
     q_ms = 1000 * (time.perf_counter() - q0)
     log(f"final_int8_zlib_roundtrip val_loss:{ql:.4f} val_bpb:{qb:.4f} eval_time:{q_ms:.0f}ms "
         f"eval_stride:{c.eval_stride} scored_tokens:{n_scored}")
@@ -1762,6 +1572,15 @@ def train(c: Config, log: RunLog) -> TrainResult:
     return TrainResult(ql, qb, art, art + n_code, step, train_ms, source, raw, final,
                        {"log": str(log.path), "metrics": str(log.metrics_path), "weights": str(npz_path),
                         "config": str(cfg_path), "artifact": str(ptz_path)})
+
+
+def train(c: Config, log: RunLog) -> TrainResult:
+    """The whole run, phase by phase."""
+    run = setup_run(c, log)
+    warmup(run)
+    averager = WeightAverager(c, flat_params(run.model))
+    step, train_ms = train_loop(run, averager)
+    return export_and_score(run, averager, step, train_ms)
 
 
 def main(env: dict[str, str] | None = None) -> int:

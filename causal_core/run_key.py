@@ -11,7 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from causal_core.trainer import TRAINER, load_trainer
+from causal_core.trainer import TRAINER, load_trainer, trainer_code_files
 
 RUN_SPECIFIC = ("RUN_ID", "OUT_DIR", "SEED")
 
@@ -33,7 +33,11 @@ def config_key(env: dict[str, str]) -> str:
 
 
 def trainer_digest(path: str | Path = TRAINER) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    """The trainer's code: the script and its sibling modules (causal_core/trainer.py)."""
+    h = hashlib.sha256()
+    for p in trainer_code_files(path):
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def run_key(env: dict[str, str], seed: int, trainer: str | Path = TRAINER) -> str:

@@ -38,6 +38,7 @@ class ExperimentOutcome(BaseModel):
     p_value: float | None = None
     n_pairs: int = 0
     platform: str = "mlx-cpu"
+    scale: str | None = None               # trainer scale it ran at (transfer_model.trainer_scale)
     cycle: int | None = None
     stacked_on: list[str] = Field(default_factory=list)    # confirmed earlier, on in both conditions
     # The quantity measured: a step-budget effect and a time-budget effect are different

@@ -11,6 +11,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]     # the directory holding causal_core/, flows/, ...
 TRAINER = REPO_ROOT / "train_gpt_mlx.py"
+# Optional modules the trainer imports from its own folder (Linux-CPU speed: fast BLAS, fast maths).
+TRAINER_SIBLINGS = ("train_gpt_mlx_blas.py", "train_gpt_mlx_fastmath.py")
 DEFAULT_PRESET = "cpu_small"                          # the loop's default (catalog controls are relative to it)
 TOKENIZER_FILE = "tokenizer.model"                    # inside a prepared DATA_PATH (data/prepare.py)
 
@@ -25,6 +27,15 @@ def base_env(data_path: str | Path, trainer_env: dict | None = None) -> dict[str
                                          "TOKENIZER_PATH": str(data / TOKENIZER_FILE)}
     env.update(trainer_env or {})
     return env
+
+
+def trainer_code_files(trainer: str | Path = TRAINER) -> list[Path]:
+    """The files whose code a run of `trainer` executes: the script, and for our trainer the
+    sibling modules present next to it (a change in any of them is a different trainer)."""
+    trainer = Path(trainer)
+    if trainer.name != TRAINER.name:
+        return [trainer]
+    return [trainer] + [p for p in (trainer.with_name(n) for n in TRAINER_SIBLINGS) if p.is_file()]
 
 
 def trainer_script() -> Path | None:

@@ -149,3 +149,18 @@ def start_local_server(home: str | os.PathLike, port: int | None = None, timeout
         time.sleep(0.5)
     server.stop()
     raise RuntimeError(f"prefect server not healthy after {timeout:.0f} s; see {log_path}")
+
+
+def start_temporary_api(every_s: float = 10.0) -> None:
+    """With no PREFECT_API_URL, start Prefect's temporary API now (the same one a flow would start
+    on its first call), saying so every `every_s` s: a first start migrates a new database, which
+    takes a minute or more on a loaded machine, and the console should not fall silent meanwhile."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    from causal_core.ticker import ticking
+    print("starting Prefect's temporary API (no PREFECT_API_URL set)", flush=True)
+    with ticking("starting Prefect's temporary API; a first start creates its database", every_s):
+        SubprocessASGIServer().start()      # the singleton the flow's client reuses

@@ -17,7 +17,9 @@ from causal_core.experiments.refutation import apply as apply_refutation
 from causal_core.experiments.results import RunResult
 from causal_core.experiments.stats import write_stats
 from causal_core.loop import cycle_kinds as ck
-from causal_core.loop.cycle import runs_left, seed_jobs
+from causal_core.loop import stop_rules
+from causal_core.loop.cycle import seed_jobs
+from causal_core.loop.run_budget import runs_left
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.run_reuse import runs_to_train
@@ -50,8 +52,7 @@ def run_jobs(n: int, jobs: list[Job], params: LoopParams, index: Path | None, la
 
 def _over_budget(layout: LoopLayout, params: LoopParams, n: int, need: int) -> str | None:
     left = runs_left(layout, params)
-    return f"run budget: cycle {n} would train {need} runs, {left} of {params.max_runs} left" \
-        if left is not None and need > left else None
+    return stop_rules.cycle_over_run_budget(n, need, left, params.max_runs) if left is not None else None
 
 
 def screen_cycle(cyc: CycleLayout, plan: CyclePlan, params: LoopParams, layout: LoopLayout, dag: DagResult,

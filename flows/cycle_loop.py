@@ -10,23 +10,25 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import as_completed
 
-from causal_core.experiments.progress import progress_label
+from causal_core.experiments.progress import progress_label, set_default_reporter
 from causal_core.experiments.results import RunResult
 from causal_core.loop.announce import decision_line, run_line
 from causal_core.loop import cycle as cyclelib
-from causal_core.loop import diagnostics_step, probe_phase
+from causal_core.loop import diagnostics_step, probe_phase, run_budget, stop_rules
 from causal_core.loop import report
 from causal_core.loop.discovery import load_dag_result
+from causal_core.loop.history import experiment_rows
 from causal_core.loop.layout import LoopLayout
-from causal_core.loop.params import TWO_DAYS_S, LoopParams, validate_params
+from causal_core.loop.params import LoopParams, validate_params
+from causal_core.loop.params_doc import with_loop_params
 from causal_core.loop import online_fdr as online_fdr_state
 from causal_core.loop.cycle_kinds import plan_markdown, plan_next
 from causal_core.loop.proposal import propose
+from causal_core.loop.approval_card import proposal_markdown
 from causal_core.loop.stack import confirmed_stack, stack_for
 from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
-from causal_core.loop.stop_rules import stop_reason
 from flows import cycle_kinds as kinds
-from flows.approval import edit_arms, wait_for_approval
+from flows.approval import approval_form, edit_arms, wait_for_approval
 from tasks import artifacts, diagnostics, discovery, experiment
 from tasks import probe as probe_tasks
 from tasks import cycle as cycle_tasks
@@ -36,48 +38,15 @@ from tasks.experiment import result_file
 STOP = "__stop__"      # a plan the approver answered with "stop"
 
 
-@flow(name="cycle-loop", log_prints=True)
-def cycle_loop(
-    records: list[str] = ["../shared/parameter-golf-records"],  # noqa: B006 (Prefect parameter default)
-    results_dir: str = "results/causal",
-    records_out: str = "records",
-    data_path: str = "data/embedded_sp1024",
-    seeds: list[int] = [1, 2, 3],  # noqa: B006
-    budget_s: float = 120.0,
-    budget_mode: str = "time",
-    time_budget_s: float = 60.0,
-    trainer_env: dict = {},  # noqa: B006
-    first_intervention: str | None = None,
-    auto_approve: bool = False,
-    approval_timeout_s: float = 3600.0,
-    on_timeout: str = "approve",
-    stop_on_confirmed: bool = True,
-    max_nulls_in_a_row: int = 3,
-    max_cycles: int = 4,
-    wall_clock_gate_s: float = TWO_DAYS_S,
-    max_runs: int = 0,
-    dispatch: str = "local",
-    max_parallel: int = 0,
-    seed_retries: int = 1,
-    reuse_runs: bool = True,
-    stack_confirmed: bool = True,
-    replicate: bool = True,
-    online_fdr: bool = True,
-    alpha: float = 0.05,
-    screen_k: int = 0,
-    screen_seeds: int = 1,
-    screen_max_rows: int = 8,
-    screen_resolution: int = 4,
-    screen_min_ei: float = 0.001,
-    max_arms: int = 3,
-    run_diagnostics: bool = True,
-    assemble: bool = True,
-    probe_before: str | None = None,
-    probe_pools: list[str] = ["freq:top", "freq:mid"],  # noqa: B006
-    probe_separation_t: float = 1.0,
-) -> dict:
-    params = validate_params(dict(locals()))     # refuse bad parameters before any work
+@flow(name="cycle-loop", log_prints=True,
+      description="Discovery, then experiment cycles with an approval pause between them, until a stop rule fires.")
+@with_loop_params
+def cycle_loop(**raw) -> dict:
+    """The discovery-adjust loop. Its parameters are LoopParams' fields (causal_core/loop/params.py)."""
+    params = validate_params(raw)     # refuse bad parameters before any work
     log = get_run_logger()
+    # Runs started without a callback of their own (the final assembly's seeds) report here too.
+    set_default_reporter(lambda p: log.info(p.line()) if p.phase != "finished" else None)
     layout = LoopLayout.at(params.results_dir)
     t0 = started_at(layout)
     roots = [*params.records, params.records_out]
@@ -98,20 +67,19 @@ def cycle_loop(
         if cyclelib.cycle_finished(cyc):      # a resumed run skips whole finished cycles
             dag_path, n = cyc.dag, n + 1
             continue
-        done = cyclelib.experiment_rows(layout)
-        reason = stop_reason([r["decision"] for r in done], time.time() - t0, params,
-                             runs_trained=cyclelib.runs_trained(layout) if params.max_runs else 0)
+        done = experiment_rows(layout)
+        reason = stop_rules.stop_reason([r.decision for r in done], time.time() - t0, params,
+                                        runs_trained=run_budget.runs_trained(layout) if params.max_runs else 0)
         if reason:
             break
         plan = load_plan(cyc) or _propose(n, params, load_dag_result(dag_path), layout)
         if plan is None:
-            reason = "no actionable intervention left to test"
+            reason = stop_rules.NOTHING_TO_TEST
             break
         if plan.approved_by is None:
-            plan = save_plan(cyc, _approve(plan, params, log))
+            plan = save_plan(cyc, _approve(plan, params, log, dag_path, layout))
         if plan.intervention == STOP:
-            reason = ("approval timed out: on_timeout=stop" if plan.approved_by == "timeout"
-                      else "stopped by the approver")
+            reason = stop_rules.approver_stop(plan.approved_by)
             break
         if plan.kind != "single":        # screening or multi-arm cycle (flows/cycle_kinds.py)
             reason = _other_kind(cyc, plan, params, layout, load_dag_result(dag_path), log)
@@ -128,7 +96,7 @@ def cycle_loop(
             verdict = probe_tasks.probe(cyc, params, layout, plan.intervention)
             artifacts.publish_probe(n, verdict)
             if not _approve_probe(cyc, verdict, params, log):
-                reason = f"probe gate: the sweep of {plan.intervention} was not run ({verdict['decision']['why']})"
+                reason = stop_rules.probe_gate_stop(plan.intervention, verdict["decision"]["why"])
                 break
         stack, unstacked = stack_for(plan.intervention, layout, params)
         if unstacked and not cyc.config.is_file():
@@ -138,7 +106,7 @@ def cycle_loop(
                                       plan.intervention, plan.seeds, plan.budget_s, stack,
                                       test.gate_alpha if test else None)
         index = layout.run_index if params.reuse_runs else None
-        reason = cyclelib.over_run_budget(layout, params, cyc, cfg, index)
+        reason = run_budget.over_run_budget(layout, params, cyc, cfg, index)
         if reason:
             break
         runs = _run_sweep(cyc, cfg, params, index, diags.offer, verdict is not None, log)
@@ -146,8 +114,8 @@ def cycle_loop(
         log.info(decision_line(n, analysis))
         if cyclelib.needs_refutation(cyc, analysis):
             rep_cfg = rep_runs = None
-            if cyclelib.replication_allowed(params, time.time() - t0, runs, 2 * len(cfg.seeds),
-                                            cyclelib.runs_left(layout, params)):
+            if run_budget.replication_allowed(params, time.time() - t0, runs, 2 * len(cfg.seeds),
+                                              run_budget.runs_left(layout, params)):
                 rep_cfg = cyclelib.replication_config(cyc, cfg)
                 rep_runs = _run_seeds(cyc.n, rep_cfg, cyc.replication_config, cyc.replication_dir, params, index)
             analysis, _ = cycle_tasks.refute(cyc, analysis, rep_cfg, rep_runs)
@@ -157,7 +125,7 @@ def cycle_loop(
             online_fdr_state.record_outcome(layout, n, analysis.decision == "confirmed")
         discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
         dag_path = discovery.dag(cyc, dag_path, params.budget_mode)
-        artifacts.publish_cycle(n, analysis, plan.why, record, cyclelib.experiment_rows(layout), dag_path,
+        artifacts.publish_cycle(n, analysis, plan.why, record, experiment_rows(layout), dag_path,
                                 cyclelib.load_refutation(cyc))
         n += 1
 
@@ -176,7 +144,7 @@ def _propose(n: int, params: LoopParams, dag, layout: LoopLayout) -> CyclePlan |
     return plan_next(n, params, dag, layout, stack, alpha_t) or propose(n, params, dag, layout)
 
 
-def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
+def _approve(plan: CyclePlan, params: LoopParams, log, dag_path: Path, layout: LoopLayout) -> CyclePlan:
     if params.auto_approve:
         return plan.model_copy(update={"approved_by": "auto"})
     design = plan_markdown(plan)
@@ -186,7 +154,13 @@ def _approve(plan: CyclePlan, params: LoopParams, log) -> CyclePlan:
              "(UI Resume, or `causal-golf approve <flow-run-id>`); on timeout: %s",
              plan.cycle, plan.kind, ", ".join(plan.arms) or plan.intervention,
              plan.expected or plan.expected_effect_bpb, params.approval_timeout_s, params.on_timeout)
-    answer = wait_for_approval(params.approval_timeout_s, params.on_timeout)
+    card = proposal_markdown(plan, params, Path(dag_path).with_name("dag.png"), artifacts.dag_url(plan.cycle - 1),
+                             list(confirmed_stack(layout)) if params.stack_confirmed else None)
+    if plan.kind != "single":       # a screen or multi-arm proposal: the design (arms, seeds, expected effects) too
+        card += "\n\n" + design
+    form = approval_form(card, action="approve", intervention=plan.intervention, seeds=plan.seeds or params.seeds,
+                         budget_s=plan.budget_s or params.budget_s)
+    answer = wait_for_approval(params.approval_timeout_s, params.on_timeout, form=form)
     if answer.action == "stop":
         return plan.model_copy(update={"intervention": STOP, "approved_by": answer.by})
     update = {"approved_by": answer.by}

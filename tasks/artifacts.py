@@ -10,11 +10,19 @@ from prefect.artifacts import create_image_artifact, create_markdown_artifact, c
 from causal_core.experiments.refutation import RefutationReport
 from causal_core.experiments.stats import Analysis
 from causal_core.loop.cycle import cycle_markdown
+from causal_core.loop.history import ExperimentRow
 
 
 def _image_url(png: Path) -> str | None:
     # A data: URL keeps the picture inside the artifact (no file server needed).
     return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode() if png.is_file() else None
+
+
+def dag_url(cycle: int) -> str | None:
+    """The UI page of cycle N's DAG picture (artifact key dag-cycle-N), when the UI's address is known."""
+    from prefect.settings import PREFECT_UI_URL
+    ui = PREFECT_UI_URL.value()
+    return f"{ui.rstrip('/')}/artifacts/key/dag-cycle-{cycle}" if ui else None
 
 
 @task(task_run_name="cycle{cycle}-publish-dag")
@@ -25,13 +33,14 @@ def publish_dag(cycle: int, dag_path: Path) -> None:
 
 
 @task(task_run_name="cycle{cycle}-publish")
-def publish_cycle(cycle: int, analysis: Analysis, why: str, record: Path, rows: list[dict], dag_path: Path,
+def publish_cycle(cycle: int, analysis: Analysis, why: str, record: Path, rows: list[ExperimentRow], dag_path: Path,
                   refutation: RefutationReport | None = None) -> None:
     interventions = Path(dag_path).parent.parent / "interventions.json"    # the cycle's records (H100 step times)
-    create_markdown_artifact(markdown=cycle_markdown(cycle, analysis, why, record, refutation, interventions),
+    create_markdown_artifact(markdown=cycle_markdown(cycle, analysis, why, record, refutation, interventions,
+                                                     dag_path=dag_path),
                              key=f"cycle-{cycle}-report",
                              description=f"cycle {cycle}: {analysis.intervention} -> {analysis.decision}")
-    create_table_artifact(table=rows, key="experiments", description="all experiments of this loop so far")
+    create_table_artifact(table=[r.model_dump() for r in rows], key="experiments", description="all experiments of this loop so far")
     publish_dag.fn(cycle, dag_path)
 
 

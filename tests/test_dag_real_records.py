@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 import pytest
 
 from causal_core.catalog import actionable
 from causal_core.cli import main
-from causal_core.dag.models import TAGS, DagResult, IdentifiabilityReport
+from causal_core.dag.models import DagResult, IdentifiabilityReport, Tag
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,10 @@ def out(records_dir, tmp_path_factory):
 def test_dag_outputs(out):
     dag = DagResult.model_validate_json((out / "dag" / "dag.json").read_text())
     assert dag.n_records >= 40
-    assert {e.tag for e in dag.edges} <= set(TAGS)
+    assert {e.tag for e in dag.edges} <= set(get_args(Tag))
+    # 45 real records are enough for FCI: it runs and confirms some expert edges from the data.
+    assert dag.fci.ran and dag.fci.fallback is None
+    assert any(e.tag == "data_confirmed" for e in dag.edges)
     assert dag.next_intervention is not None
     assert dag.next_intervention.intervention in {e.name for e in actionable()}
     png = (out / "dag" / "dag.png").read_bytes()
@@ -38,7 +42,9 @@ def test_identifiability_output(out):
     rep = IdentifiabilityReport.model_validate(json.loads((out / "ident.json").read_text()))
     assert rep.n_records >= 40 and 0 <= rep.identifiability_score <= 1
     assert rep.single_variable_records + rep.multi_variable_records + rep.baseline_records == rep.n_records
-    assert rep.recommendation in ("proceed", "skip")
+    # The report proceeds exactly when some edge can; on the real records some can.
+    assert rep.recommendation == ("proceed" if any(e.recommendation == "proceed" for e in rep.edges) else "skip")
+    assert rep.recommendation == "proceed"
 
 
 def test_previous_dag_cycle(out):

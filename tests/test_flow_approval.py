@@ -45,6 +45,18 @@ def test_approve_with_an_override_then_stop(prefect_api, tiny_data_dir, tmp_path
     params, proc = _run_loop(prefect_api, tmp_path, tiny_data_dir, max_cycles=3, stop_on_confirmed=False)
     fr = wait_for(lambda: _paused_run(params["results_dir"]), 120, "the first approval pause")
 
+    # The Resume form: the proposal as its description, its fields pre-filled with it, no `by`.
+    from prefect.client.orchestration import get_client
+    keys = fr.state.state_details.run_input_keyset
+    with get_client(sync_client=True) as client:
+        card = json.loads(client.read_flow_run_input(fr.id, keys["description"]))
+        schema = json.loads(client.read_flow_run_input(fr.id, keys["schema"]))
+    proposed = schema["properties"]["intervention"]["default"]
+    assert f"proposes `{proposed}`" in card and "expected effect" in card and "4 training runs" in card
+    assert "why" in card and "dag.png" in card
+    assert schema["properties"]["seeds"]["default"] == [1, 2] and schema["properties"]["budget_s"]["default"] == 60
+    assert schema["properties"]["action"]["default"] == "approve" and "by" not in schema["properties"]
+
     # Invalid input (not an actionable intervention) is rejected; the run stays paused.
     with pytest.raises(Exception):
         resume_flow_run(fr.id, run_input={"action": "approve", "intervention": "test_time_training"})

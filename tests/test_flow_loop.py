@@ -54,9 +54,10 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
         assert stats["n_pairs"] == 2 and stats["decision"] in ("confirmed", "suggestive", "null")
     # Cycle 2's baseline runs that equal cycle 1's (same resolved trainer config and seed) are reused.
     from causal_core.experiments.config import ExperimentConfig
+    from causal_core.experiments.results import RunResult, result_path
     from causal_core.run_key import config_key
     # With stacking, cycle 2's control is cycle 1's treatment arm when cycle 1 confirmed its effect.
-    from causal_core.loop.cycle import runs_trained
+    from causal_core.loop.run_budget import runs_trained
     from causal_core.loop.layout import LoopLayout
     c1, c2 = (ExperimentConfig.load(results / f"cycle_{n}" / "config.json") for n in (1, 2))
     arm = "treatment" if c2.stack else "control"
@@ -64,8 +65,8 @@ def test_two_cycle_loop_auto_approve_ends_on_a_stop_rule(prefect_api, tiny_data_
     reused = config_key(c1.condition_env(arm)) == config_key(c2.condition_env("control"))
     if reused:
         for seed in c2.seeds:
-            r = json.loads((results / "cycle_2" / "experiment" / "runs" / f"{c2.run_id('control', seed)}.result.json").read_text())
-            assert r["score_source"].startswith("reused:") and r["status"] == "ok"
+            r = RunResult.load(result_path(results / "cycle_2" / "experiment", c2.run_id("control", seed)))
+            assert r.reused and r.complete
     assert runs_trained(LoopLayout.at(results)) == 4 + (2 if reused else 4) + (
         4 if (results / "cycle_1" / "replication" / "raw_runs.json").is_file() else 0)
     log = json.loads((results / "experiment_log.json").read_text())
@@ -123,7 +124,7 @@ def test_bad_flow_parameters_are_refused_before_any_work(prefect_api, tiny_data_
 def test_a_run_budget_is_never_overspent(prefect_api, tiny_data_dir, tmp_path):
     """max_runs=5 with 2 seeds: cycle 1 trains 4 runs; a replication (4 more) does not fit, and
     cycle 2 would train 2 (its control arm is reused), so the loop stops before it."""
-    from causal_core.loop.cycle import runs_trained
+    from causal_core.loop.run_budget import runs_trained
     from causal_core.loop.layout import LoopLayout
     from flows.cycle_loop import cycle_loop
 

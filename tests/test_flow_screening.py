@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 def test_screening_cycle_then_the_rule_picks_the_next_kind(prefect_api, tiny_data_dir, tmp_path):
     from causal_core.experiments.screening import ScreenAnalysis, ScreenDesign
-    from causal_core.loop.cycle import runs_trained
+    from causal_core.loop.run_budget import runs_trained
     from causal_core.loop.layout import LoopLayout
     from causal_core.loop.state import load_plan
     from flows.cycle_loop import cycle_loop
@@ -52,9 +52,11 @@ def test_screening_cycle_then_the_rule_picks_the_next_kind(prefect_api, tiny_dat
 
 def test_multiarm_cycle_shares_the_control_holds_holm_at_the_online_level_and_resumes(prefect_api, tiny_data_dir, tmp_path):
     from causal_core.loop import online_fdr
-    from causal_core.loop.cycle import experiment_rows, runs_trained
+    from causal_core.loop.history import experiment_rows
+    from causal_core.loop.run_budget import runs_trained
     from causal_core.loop.layout import LoopLayout
     from causal_core.loop.state import CyclePlan, save_plan
+    from causal_core.experiments.results import RunResult
     from causal_core.experiments.stats import load_stats, online_level
     from flows.cycle_loop import cycle_loop
 
@@ -67,20 +69,20 @@ def test_multiarm_cycle_shares_the_control_holds_holm_at_the_online_level_and_re
     cycle_loop(**params)
     cyc = layout.cycle(1)
     rows = experiment_rows(layout)
-    assert [r["intervention"] for r in rows] == ["ema", "wider_mlp"] and all(r["family_size"] == 2 for r in rows)
+    assert [r.intervention for r in rows] == ["ema", "wider_mlp"] and all(r.family_size == 2 for r in rows)
     gate = 2 * online_level(1, [])
-    assert all(r["alpha"] == pytest.approx(gate, abs=1e-4) for r in rows)              # alpha_t shown per decision
+    assert all(r.alpha == pytest.approx(gate, abs=1e-4) for r in rows)              # alpha_t shown per decision
     assert runs_trained(layout) == 6                                                    # 2 seeds x (2 arms + 1 control)
-    wider = json.loads(next((cyc.arm("wider_mlp") / "experiment" / "runs").glob("*control-seed1.result.json")).read_text())
-    assert wider["score_source"].startswith("reused:")                                  # the shared control, served
+    wider = RunResult.load(next((cyc.arm("wider_mlp") / "experiment" / "runs").glob("*control-seed1.result.json")))
+    assert wider.reused                                                                  # the shared control, served
     led = online_fdr.load(layout.online_ledger)
     assert [(t.cycle, t.index, t.rejected is not None) for t in led.tests] == [(1, 1, True)]
     assert len(json.loads(cyc.record.read_text())["paths"]) == 2
     # Resume: a loop killed after the runs (arm stats and the record gone) retrains nothing and decides the same.
-    before = {r["intervention"]: r["decision"] for r in rows}
+    before = {r.intervention: r.decision for r in rows}
     (cyc.arm("wider_mlp") / "experiment" / "stats.json").unlink()
     cyc.record.unlink()
     cycle_loop(**params)
-    assert runs_trained(layout) == 6 and {r["intervention"]: r["decision"] for r in experiment_rows(layout)} == before
+    assert runs_trained(layout) == 6 and {r.intervention: r.decision for r in experiment_rows(layout)} == before
     assert load_stats(cyc.arm("ema") / "experiment" / "stats.json").alpha == pytest.approx(gate, abs=1e-6)
     assert len(online_fdr.load(layout.online_ledger).tests) == 1

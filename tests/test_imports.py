@@ -157,3 +157,10 @@ def test_old_circles_import_in_a_fresh_interpreter():
     for name in ("causal_core.experiments.sequential", "causal_core.experiments.stats", "causal_core.loop.stack"):
         r = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, f"{name}: {r.stderr[-1500:]}"
+
+
+def test_production_code_does_not_ask_whether_pytest_is_loaded():
+    """Behaviour is chosen by explicit parameters or settings, never by sniffing the test runner."""
+    for top in ("causal_core", "flows", "tasks", "deployments"):
+        for p in (ROOT / top).rglob("*.py"):
+            assert "sys.modules" not in p.read_text() or '"pytest"' not in p.read_text(), p

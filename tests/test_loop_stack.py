@@ -32,8 +32,8 @@ def test_the_stack_holds_in_both_conditions_and_cannot_be_undone():
     assert cfg.condition_env("treatment")["EMA_DECAY"] == "0.99"
     # An unstacked config keeps the id it always had; a stack changes it.
     plain = from_catalog("ema", base_env=BASE)
-    payload = plain.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s", "stack", "profile", "design_row",
-                                        "budget_mode", "time_budget_s", "arm_steps", "arm_step_ms"})
+    payload = plain.model_dump(exclude={"max_parallel", "cycle", "timeout_grace_s", "stack", "profile", "budget_mode",
+                                        "time_budget_s", "arm_steps", "arm_step_ms", "design_row"})
     assert plain.experiment_id == "ema-" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
     assert plain.experiment_id != cfg.experiment_id
     with pytest.raises(ValueError, match="undoing the stacked more_layers"):
@@ -59,6 +59,7 @@ def test_cycles_stack_what_was_confirmed_and_proposals_skip_conflicts(tmp_path):
     from causal_core.schemas import InterventionsFile
 
     layout = LoopLayout.at(tmp_path / "results")
+    # Stacking, not budgets: a step budget plans without calibrating (there is no data here).
     params = LoopParams(results_dir=str(layout.root), data_path=str(tmp_path / "data"), budget_mode="steps")
     _cycle(layout, params, 1, "more_layers", "confirmed", -0.05)
     _cycle(layout, params, 2, "sliding_window_eval", "null", 0.001, stack={"more_layers": {"NUM_LAYERS": 5}})

@@ -78,9 +78,10 @@ def loop_history(results_dir: Path, cache: RunCache | None = None) -> list[dict]
     from causal_core.loop.layout import cycle_stats
 
     cycles, cum = [], 0
-    dirs = sorted(Path(results_dir).glob("cycle_*"), key=lambda p: int(p.name.split("_")[1]))
-    for d in dirs:
-        n = int(d.name.split("_")[1])
+    from causal_core.loop.layout import LoopLayout
+
+    for cyc in LoopLayout(Path(results_dir)).cycles():
+        d, n = cyc.dir, cyc.n
         screen = d / "screen" / "analysis.json"
         if screen.is_file() and (d / "record.json").is_file():
             raws = [RawRuns.load(p) for p in sorted(d.glob("screen/pair_*/raw_runs.json"))]

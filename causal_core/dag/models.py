@@ -1,14 +1,14 @@
 """Pydantic models of the DAG step's outputs (dag.json and identifiability.json)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
 from causal_core.schemas import ExperimentOutcome
 
 Tag = Literal["expert_imposed", "data_confirmed", "data_contradicted", "uncertain"]
-TAGS: tuple[str, ...] = ("expert_imposed", "data_confirmed", "data_contradicted", "uncertain")
+TAGS: tuple[str, ...] = get_args(Tag)
 # Ordinal used by diff.py: how strongly the evidence supports an edge.
 TAG_STRENGTH = {"data_contradicted": 0, "uncertain": 1, "expert_imposed": 1, "data_confirmed": 2}
 
@@ -45,14 +45,50 @@ class EffectEstimate(BaseModel):
     source: Literal["prior_only", "observational", "experiment+observational"]
     experiment_decisions: list[str] = Field(default_factory=list)
     sign_conflict: bool = False       # interval excludes zero on the side opposite the prior
+    # The second column: the same intervention at the loop's local scale (DagResult.local_scale),
+    # measured there ("measured": posterior of the true local effect) or predicted from the
+    # H100 column through lambda_g ("predicted"). The fields above are the H100 column.
+    group: str = ""
+    local_effect_bpb: float | None = None
+    local_ci_low: float | None = None
+    local_ci_high: float | None = None
+    local_sd: float | None = None
+    local_source: Literal["measured", "predicted"] | None = None
+    lambda_mean: float | None = None  # the group's transfer coefficient at that scale (90% interval)
+    lambda_low: float | None = None
+    lambda_high: float | None = None
 
 
 class Candidate(BaseModel):
     intervention: str
-    expected_effect_bpb: float        # posterior mean (negative = better)
-    expected_improvement_bpb: float   # E[max(0, -effect)] under the posterior
+    expected_effect_bpb: float        # H100-scale posterior mean (negative = better)
+    expected_improvement_bpb: float   # E[max(0, -effect)] at the LOCAL scale: what the ranking uses
     edge_tag: str
     reason: str
+    local_effect_bpb: float | None = None
+    h100_improvement_bpb: float | None = None    # E[max(0, -effect)] under the H100 posterior
+    lambda_mean: float | None = None
+    cost_runs: float = 1.0            # relative cost of one test (runs; equal unless step times are known)
+    score: float | None = None        # expected local improvement per unit of cost
+
+
+class GroupLambdaOut(BaseModel):
+    group: str
+    mean: float
+    sd: float
+    low: float                        # 90% interval
+    high: float
+    n: int                            # interventions of this group measured at this scale
+
+
+class TransferFit(BaseModel):
+    """The transfer model at one local scale (causal_core/dag/transfer_model.py)."""
+    scale: str
+    interventions: list[str] = Field(default_factory=list)   # measured both ways at this scale
+    groups: list[GroupLambdaOut] = Field(default_factory=list)
+    mu: float
+    tau: float
+    omega: float                      # spread of an intervention's own lambda around its group's
 
 
 class FciReport(BaseModel):
@@ -90,6 +126,8 @@ class DagResult(BaseModel):
     n_records: int = 0
     n_experiments: int = 0
     warnings: list[str] = Field(default_factory=list)
+    local_scale: str | None = None    # the scale of the effects' local column (None: no experiment yet)
+    transfer: list[TransferFit] = Field(default_factory=list)
     # The budget whose experiments are evidence here; the other budget's are kept apart (never pooled).
     budget_mode: Literal["time", "steps"] = "steps"
     other_budget_experiments: list[ExperimentOutcome] = Field(default_factory=list)

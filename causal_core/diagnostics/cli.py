@@ -17,6 +17,9 @@ import re
 
 from causal_core.cli import CliError
 
+# Library parameters whose flag is not --snake-case (causal_core/errors.py: for_cli).
+FLAGS = {"data_path": "--data", "n_samples": "--samples", "largest_effect_bpb": "--largest-effect"}
+
 NAMES = ("token-loss", "quant-gap", "influence", "grad-attribution", "probe-direction", "probe-gate")
 _ASSIGN = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$", re.S)
 
@@ -29,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ck.add_argument("--checkpoint", help="RUN_config.json, RUN_mlx_model.npz or a run directory; default: the default "
                                          "checkpoint, trained first when absent")
     ck.add_argument("--data", help="DATA_PATH override (the checkpoint's data directory)")
+    ck.add_argument("--tokenizer", help="TOKENIZER_PATH with --data (default: DIR/tokenizer.model, else the "
+                                        "checkpoint's, else the challenge's data/tokenizers/fineweb_N_bpe.model)")
 
     s = sub.add_parser("token-loss", parents=[common, ck], help="per-token val losses, decomposition, categories")
     s.add_argument("--save-losses", action="store_true", help="also write token_loss_per_token.npz")
@@ -103,17 +108,17 @@ def _summary(rep: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from causal_core.diagnostics.common import maybe_bootstrap_fast_blas
-    maybe_bootstrap_fast_blas()
+    maybe_bootstrap_fast_blas(getattr(args, "owns_process", False))
     from causal_core.diagnostics import grad_attribution, influence, probe, quant_gap, token_loss
     d = args.diag
     if d == "token-loss":
-        rep = token_loss.token_loss(args.checkpoint, data_path=args.data, out_dir=args.out, save_losses=args.save_losses)
+        rep = token_loss.token_loss(args.checkpoint, data_path=args.data, tokenizer_path=args.tokenizer, out_dir=args.out, save_losses=args.save_losses)
     elif d == "quant-gap":
-        rep = quant_gap.quant_gap(args.checkpoint, data_path=args.data, out_dir=args.out, largest_effect_bpb=args.largest_effect,
+        rep = quant_gap.quant_gap(args.checkpoint, data_path=args.data, tokenizer_path=args.tokenizer, out_dir=args.out, largest_effect_bpb=args.largest_effect,
                                   effect_sources=args.effects, overrides=_pairs(args.overrides, "--set"),
                                   per_category=args.per_category)
     elif d == "influence":
-        rep = influence.influence(args.checkpoint, data_path=args.data, out_dir=args.out, max_shards=args.max_shards,
+        rep = influence.influence(args.checkpoint, data_path=args.data, tokenizer_path=args.tokenizer, out_dir=args.out, max_shards=args.max_shards,
                                   chunk_tokens=args.chunk_tokens, val_max_tokens=args.val_max_tokens,
                                   train_glob=args.train_glob, keep_grads=args.keep_grads)
     elif d == "grad-attribution":
@@ -123,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
                                                 gradnorms=args.gradnorms, val_log=args.val_log, run_id=args.run_id)
     elif d == "probe-direction":
         rep = probe.probe_direction(args.checkpoint, pool_a=args.pool_a, pool_b=args.pool_b, data_path=args.data,
+                                    tokenizer_path=args.tokenizer,
                                     out_dir=args.out, n_samples=args.samples, sample_tokens=args.sample_tokens,
                                     svd=args.svd, direction_file=args.direction_file)
     elif d == "probe-gate":

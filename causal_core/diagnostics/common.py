@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from causal_core.atomic import atomic_write_json
-from causal_core.cli import CliError
+from causal_core.errors import CausalGolfError
 from causal_core.trainer import DEFAULT_PRESET, REPO_ROOT, TOKENIZER_FILE, TRAINER, load_trainer
 
 DEFAULT_OUT = Path("results/causal/diagnostics")
@@ -25,7 +25,7 @@ DEFAULT_CKPT_DIR = DEFAULT_OUT / "checkpoints"
 DEFAULT_RUN_ID = "diag_default"
 
 
-class DiagnosticError(CliError):
+class DiagnosticError(CausalGolfError):
     """A user-facing diagnostic failure (bad checkpoint, failed check): one line, exit 2."""
 
 
@@ -34,14 +34,12 @@ def trainer():
     return load_trainer()
 
 
-def maybe_bootstrap_fast_blas() -> None:
-    """From the console script only: re-exec once with a fast OpenBLAS (the trainer's bootstrap).
-
-    Never inside pytest or when imported as a library (a re-exec would restart the host process).
-    """
-    if "pytest" in sys.modules or os.environ.get("CAUSAL_GOLF_DIAG_NO_BOOTSTRAP"):
-        return
-    if os.path.basename(sys.argv[0]) not in ("causal-golf", "cli.py"):
+def maybe_bootstrap_fast_blas(owns_process: bool) -> None:
+    """Re-exec once with a fast OpenBLAS (the trainer's bootstrap), only when the diag command
+    owns its process (run from its own command line: cli.main sets args.owns_process). Called
+    as a library or from a test, it never re-execs: that would restart the host process.
+    CAUSAL_GOLF_DIAG_NO_BOOTSTRAP=1 turns it off."""
+    if not owns_process or os.environ.get("CAUSAL_GOLF_DIAG_NO_BOOTSTRAP"):
         return
     trainer().bootstrap_fast_blas()
 
@@ -94,7 +92,31 @@ def resolve_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(p, Path(weights), meta)
 
 
-def load_checkpoint(ckpt: Checkpoint, data_path: str | None = None, overrides: dict[str, Any] | None = None):
+def resolve_tokenizer(data_path: str | os.PathLike, vocab_size: int | None, checkpoint_tokenizer: str | None) -> str:
+    """The tokenizer for a --data override: DIR/tokenizer.model (a prepared corpus), else the
+    checkpoint's own TOKENIZER_PATH when it exists, else the challenge's layout
+    (data/datasets/fineweb10B_spN next to data/tokenizers/fineweb_N_bpe.model)."""
+    data = Path(data_path)
+    candidates = [data / TOKENIZER_FILE]
+    if checkpoint_tokenizer:
+        candidates.append(Path(checkpoint_tokenizer))
+    if vocab_size:
+        candidates.append(data.parent.parent / "tokenizers" / f"fineweb_{vocab_size}_bpe.model")
+    for c in candidates:
+        if c.is_file():
+            return str(c)
+    raise DiagnosticError(f"no tokenizer for data {data}: looked for " + ", ".join(map(str, candidates))
+                          + "; name one with --tokenizer")
+
+
+def out_folder(out: str | os.PathLike) -> Path:
+    """Where a diagnostic's side files go: `out`, or its folder when `out` is a .json path."""
+    out = Path(out)
+    return out.parent if out.suffix == ".json" else out
+
+
+def load_checkpoint(ckpt: Checkpoint, data_path: str | None = None, overrides: dict[str, Any] | None = None,
+                    tokenizer_path: str | None = None):
     """(model, Config) with the weights checked name by name and shape by shape against the config."""
     T = trainer()
     import mlx.core as mx
@@ -103,7 +125,11 @@ def load_checkpoint(ckpt: Checkpoint, data_path: str | None = None, overrides: d
     env = dict(ckpt.meta["env"])
     if data_path is not None:
         env["DATA_PATH"] = str(data_path)
-        env["TOKENIZER_PATH"] = str(Path(data_path) / TOKENIZER_FILE)
+        vocab = env.get("VOCAB_SIZE")
+        env["TOKENIZER_PATH"] = tokenizer_path or resolve_tokenizer(
+            data_path, int(vocab) if vocab else None, env.get("TOKENIZER_PATH"))
+    elif tokenizer_path is not None:
+        env["TOKENIZER_PATH"] = str(tokenizer_path)
     for k, v in (overrides or {}).items():
         if k not in T.VAR_BY_NAME:
             raise DiagnosticError(f"override {k}: not a train_gpt_mlx.py variable")
@@ -114,7 +140,7 @@ def load_checkpoint(ckpt: Checkpoint, data_path: str | None = None, overrides: d
     missing = [k for k in ("MODEL_DIM", "NUM_LAYERS", "VOCAB_SIZE") if k not in env]
     if missing:
         raise DiagnosticError(f"checkpoint config {ckpt.config_path} lacks {', '.join(missing)}")
-    c = T.Config(env, ckpt.meta.get("preset", ""))
+    c = T.Config.from_values(env, ckpt.meta.get("preset", ""))
     try:
         T.validate_config(c)
     except T.TrainerError as e:
@@ -200,7 +226,7 @@ def val_data(c):
     try:
         return T.load_val_tokens(c), T.build_byte_luts(c.tokenizer_path, c.vocab_size)
     except T.TrainerError as e:
-        raise DiagnosticError(f"{e} (pass --data to point at the data directory)") from None
+        raise DiagnosticError(f"{e} (set {{param}} to the data directory)", "data_path") from None
 
 
 def train_files(c) -> list[Path]:
@@ -208,7 +234,7 @@ def train_files(c) -> list[Path]:
     try:
         return T.shard_files(c.data_path, "train")
     except T.TrainerError as e:
-        raise DiagnosticError(f"{e} (pass --data to point at the data directory)") from None
+        raise DiagnosticError(f"{e} (set {{param}} to the data directory)", "data_path") from None
 
 
 def load_tokens(files):  # -> np.ndarray
@@ -241,7 +267,7 @@ def finite(x: Any) -> Any:
 def write_result(out: str | os.PathLike, name: str, result: dict) -> Path:
     """Atomically write `out/name.json` (or `out` itself when it ends in .json)."""
     out = Path(out)
-    path = out if out.suffix == ".json" else out / f"{name}.json"
+    path = out if out.suffix == ".json" else out / f"{name}.json"   # out_folder() holds the side files
     result = dict(result)
     result.setdefault("written_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
     atomic_write_json(path, finite(result))

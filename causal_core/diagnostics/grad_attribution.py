@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from causal_core.atomic import atomic_write_text
-from causal_core.diagnostics.common import DEFAULT_OUT, DiagnosticError, Timer, train_checkpoint, write_result
+from causal_core.diagnostics.common import (DEFAULT_OUT, DiagnosticError, Timer, out_folder, train_checkpoint,
+                                         write_result)
 
 SENTINEL_WINDOW = 5
 MARK = "# >>> causal-golf grad-norm instrumentation"
@@ -243,7 +244,7 @@ def grad_attribution(*, out_dir: str | os.PathLike = DEFAULT_OUT, script: str | 
     out_dir = Path(out_dir)
     info: dict = {}
     if gradnorms is None:
-        work = out_dir / "grad_attribution_run"
+        work = out_folder(out_dir) / "grad_attribution_run"     # --out X.json: the run goes beside it
         work.mkdir(parents=True, exist_ok=True)
         env = dict(env or {})
         if script is None:

@@ -19,7 +19,7 @@ from typing import Iterable
 
 import numpy as np
 
-from causal_core.diagnostics.common import (DEFAULT_OUT, DiagnosticError, Timer, ensure_checkpoint, load_checkpoint,
+from causal_core.diagnostics.common import (DEFAULT_OUT, DiagnosticError, Timer, out_folder, ensure_checkpoint, load_checkpoint,
                                             train_files, trainer, val_data, write_result)
 
 CHUNK_TOKENS = 4096
@@ -181,7 +181,7 @@ def influence_scores(model, c, chunks: Iterable[tuple[str, np.ndarray]], *, max_
     return rep
 
 
-def influence(checkpoint: str | Path | None = None, *, data_path: str | Path | None = None,
+def influence(checkpoint: str | Path | None = None, *, data_path: str | Path | None = None, tokenizer_path: str | None = None,
               out_dir: str | Path = DEFAULT_OUT, max_shards: int = 64, chunk_tokens: int = CHUNK_TOKENS,
               val_max_tokens: int | None = None, train_glob: str | None = None, keep_grads: bool = False,
               memory_budget: int | None = None, log=print) -> dict:
@@ -192,17 +192,17 @@ def influence(checkpoint: str | Path | None = None, *, data_path: str | Path | N
     """
     t = Timer()
     if max_shards < 1:
-        raise DiagnosticError(f"--max-shards {max_shards} must be at least 1")
+        raise DiagnosticError(f"{{param}} {max_shards} must be at least 1", "max_shards")
     ck, prov = ensure_checkpoint(checkpoint, log=log)
-    model, c = load_checkpoint(ck, data_path)
+    model, c = load_checkpoint(ck, data_path, tokenizer_path=tokenizer_path)
     if chunk_tokens < c.train_seq_len or chunk_tokens % c.train_seq_len:
-        raise DiagnosticError(f"--chunk-tokens {chunk_tokens} must be a multiple of TRAIN_SEQ_LEN={c.train_seq_len}")
+        raise DiagnosticError(f"{{param}} {chunk_tokens} must be a multiple of TRAIN_SEQ_LEN={c.train_seq_len}", "chunk_tokens")
     files = None
     if train_glob:
         import glob
         files = sorted(glob.glob(train_glob))
         if not files:
-            raise DiagnosticError(f"--train-glob {train_glob} matches no files")
+            raise DiagnosticError(f"{{param}} {train_glob} matches no files", "train_glob")
     rep = influence_scores(model, c, train_chunks(c, chunk_tokens, files), max_chunks=max_shards,
                            val_max_tokens=val_max_tokens, keep_grads=keep_grads, memory_budget=memory_budget, log=log)
     grads = rep.pop("_grads", None)
@@ -213,6 +213,6 @@ def influence(checkpoint: str | Path | None = None, *, data_path: str | Path | N
         from causal_core.atomic import atomic_write_bytes
         buf = io.BytesIO()
         np.save(buf, grads)
-        rep["grads_file"] = str(atomic_write_bytes(Path(out_dir) / "influence_grads.npy", buf.getvalue()))
+        rep["grads_file"] = str(atomic_write_bytes(out_folder(out_dir) / "influence_grads.npy", buf.getvalue()))
     rep["output"] = str(write_result(out_dir, "influence", rep))
     return rep

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from causal_core.atomic import atomic_write_bytes
-from causal_core.diagnostics.common import (DEFAULT_OUT, DiagnosticError, Timer, ensure_checkpoint, load_checkpoint,
+from causal_core.diagnostics.common import (DEFAULT_OUT, DiagnosticError, Timer, out_folder, ensure_checkpoint, load_checkpoint,
                                             load_tokens, trainer, val_data, write_result)
 
 
@@ -115,15 +115,15 @@ def mean_cos(g: dict[str, np.ndarray], v: dict[str, np.ndarray]) -> float:
     return float(np.mean(cs)) if cs else math.nan
 
 
-def probe_direction(checkpoint: str | Path | None = None, *, pool_a: str, pool_b: str, data_path: str | Path | None = None,
+def probe_direction(checkpoint: str | Path | None = None, *, pool_a: str, pool_b: str, data_path: str | Path | None = None, tokenizer_path: str | None = None,
                     out_dir: str | Path = DEFAULT_OUT, n_samples: int = 16, sample_tokens: int = 512, svd: bool = False,
                     direction_file: str | Path | None = None, log=print) -> dict:
     """`causal-golf diag probe-direction`: fit v on even samples, report cos per pool on odd ones, save v (npz)."""
     t = Timer()
     if n_samples < 2:
-        raise DiagnosticError(f"--samples {n_samples}: need at least 2 per pool (fit + held out)")
+        raise DiagnosticError(f"{{param}} {n_samples}: need at least 2 per pool (fit + held out)", "n_samples")
     ck, prov = ensure_checkpoint(checkpoint, log=log)
-    model, c = load_checkpoint(ck, data_path)
+    model, c = load_checkpoint(ck, data_path, tokenizer_path=tokenizer_path)
     keys = _matrix_keys(model)
     sa = pool_samples(model, c, pool_a, n_samples, sample_tokens)
     sb = pool_samples(model, c, pool_b, n_samples, sample_tokens)
@@ -135,7 +135,7 @@ def probe_direction(checkpoint: str | Path | None = None, *, pool_a: str, pool_b
     v = direction_from(ga[0::2], gb[0::2], keys, W, svd)
     held = {"A": [mean_cos(g, v) for g in ga[1::2]], "B": [mean_cos(g, v) for g in gb[1::2]]}
     stats = {p: {"n": len(cs), "mean_cos": float(np.mean(cs)), "std_cos": float(np.std(cs))} for p, cs in held.items()}
-    path = Path(direction_file) if direction_file else Path(out_dir) / "probe_direction.npz"
+    path = Path(direction_file) if direction_file else out_folder(out_dir) / "probe_direction.npz"
     buf = io.BytesIO()
     np.savez(buf, **v)
     atomic_write_bytes(path, buf.getvalue())

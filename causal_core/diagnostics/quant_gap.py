@@ -123,7 +123,7 @@ def quant_gap_report(model, c, *, largest: float | None = None, per_category: bo
     return rep
 
 
-def quant_gap(checkpoint: str | Path | None = None, *, data_path: str | Path | None = None,
+def quant_gap(checkpoint: str | Path | None = None, *, data_path: str | Path | None = None, tokenizer_path: str | None = None,
               out_dir: str | Path = DEFAULT_OUT, largest_effect_bpb: float | None = None,
               effect_sources: list[str | Path] | None = None, overrides: dict[str, str] | None = None,
               per_category: bool = False, log=print) -> dict:
@@ -134,10 +134,10 @@ def quant_gap(checkpoint: str | Path | None = None, *, data_path: str | Path | N
     """
     t = Timer()
     ck, prov = ensure_checkpoint(checkpoint, log=log)
-    model, c = load_checkpoint(ck, data_path, overrides)
+    model, c = load_checkpoint(ck, data_path, overrides, tokenizer_path=tokenizer_path)
     if largest_effect_bpb is not None:
         if not (largest_effect_bpb >= 0):
-            raise DiagnosticError(f"--largest-effect {largest_effect_bpb} must be a non-negative number")
+            raise DiagnosticError(f"{{param}} {largest_effect_bpb} must be a non-negative number", "largest_effect_bpb")
         largest, effects, basis = float(largest_effect_bpb), [], "given"
     else:
         largest, effects = largest_effect(effect_sources)

@@ -178,7 +178,7 @@ def token_loss_report(model, c, *, counts: np.ndarray | None = None, val=None) -
     return rep, tl
 
 
-def token_loss(checkpoint: str | Path | None = None, *, data_path: str | Path | None = None,
+def token_loss(checkpoint: str | Path | None = None, *, data_path: str | Path | None = None, tokenizer_path: str | None = None,
                out_dir: str | Path = DEFAULT_OUT, save_losses: bool = False, log=print) -> dict:
     """`causal-golf diag token-loss` as a function: returns the report (also written to out_dir/token_loss.json).
 
@@ -187,7 +187,7 @@ def token_loss(checkpoint: str | Path | None = None, *, data_path: str | Path | 
     """
     t = Timer()
     ck, prov = ensure_checkpoint(checkpoint, log=log)
-    model, c = load_checkpoint(ck, data_path)
+    model, c = load_checkpoint(ck, data_path, tokenizer_path=tokenizer_path)
     rep, tl = token_loss_report(model, c)
     rep = {"diagnostic": "token_loss", "checkpoint": str(ck.config_path), "weights": str(ck.weights_path),
            "provenance": prov, **rep, "seconds": t.s()}

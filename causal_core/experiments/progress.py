@@ -58,6 +58,19 @@ class RunProgress:
 
 ProgressCallback = Callable[[RunProgress], None]
 
+_default_reporter: ProgressCallback | None = None
+
+
+def set_default_reporter(callback: ProgressCallback | None) -> None:
+    """The callback for runs started without one (the final assembly's seeds): the flow sets it
+    to its logger, so no training run of the loop is silent."""
+    global _default_reporter
+    _default_reporter = callback
+
+
+def default_reporter() -> ProgressCallback | None:
+    return _default_reporter
+
 
 def progress_label(config, condition: str, seed: int) -> str:
     """How a run is named in progress lines: `cycle1 treatment seed2` (an ExperimentConfig)."""

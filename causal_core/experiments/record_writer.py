@@ -17,6 +17,7 @@ from pathlib import Path
 from statistics import fmean
 
 from causal_core.atomic import atomic_write_json, atomic_write_text, file_lock
+from causal_core.experiments.scale import trainer_scale
 from causal_core.safe_paths import UnsafePathError, first_missing, safe_name, within
 
 TRACK = "track_causal_golf"
@@ -125,7 +126,8 @@ def write_experiment_record(raw_result_path: str | Path, records_dir: str | Path
         "time_budget_s": raw.config.time_budget_s,
         "arm_steps": {c: b.steps for c, b in raw.budget.arms.items()} if raw.budget else None,
         "arm_step_ms": {c: b.step_ms or b.run_step_ms for c, b in raw.budget.arms.items()} if raw.budget else None,
-        "causal_golf_experiment": to_outcome(a).model_copy(update={"stacked_on": list(raw.config.stack)}).model_dump(),
+        "causal_golf_experiment": to_outcome(a).model_copy(update={
+            "stacked_on": list(raw.config.stack), "scale": trainer_scale(raw.config.base_env)}).model_dump(),
     }
     # One writer per experiment at a time; files are replaced atomically.
     with file_lock(Path(records_dir) / ".causal_golf_records"):   # lock file outside the track folder

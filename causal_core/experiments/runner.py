@@ -25,7 +25,7 @@ from causal_core.atomic import atomic_write_json, atomic_write_text, check_json_
 from causal_core.experiments import results
 from causal_core.experiments.budget import resolve as resolve_budget, run_timing
 from causal_core.experiments.config import ExperimentConfig
-from causal_core.experiments.progress import ProgressCallback, progress_label, wait_reporting
+from causal_core.experiments.progress import ProgressCallback, default_reporter, progress_label, wait_reporting
 from causal_core.experiments.results import CONDITIONS, LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.run_owner import kill_group as _kill_group, own_run
 from causal_core.experiments.sequential import run_sequential
@@ -129,7 +129,8 @@ def _run_one(config: ExperimentConfig, condition: str, seed: int, out_dir: str |
         try:
             atomic_write_text(runs_dir / f"{run_id}.pid", f"{proc.pid}\n")
             try:
-                rc = wait_reporting(proc, timeout, out_p, progress_label(config, condition, seed), on_progress)
+                rc = wait_reporting(proc, timeout, out_p, progress_label(config, condition, seed),
+                                    on_progress or default_reporter())
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill_group(proc.pid)

@@ -157,10 +157,6 @@ def holm(analyses: list[Analysis]) -> list[Analysis]:
     return analyses
 
 
-def analyze_cycle(raw_runs_list: list, **kw) -> list[Analysis]:
-    return holm([analyze(r, **kw) for r in raw_runs_list])
-
-
 # --- Error control over the loop's life: LORD++ (Ramdas et al. 2017), one test per cycle -------------
 # Why LORD++: it controls the FDR at any time under independence (each cycle runs on its own seeds),
 # and a confirmation earns wealth back, so a loop that keeps finding real effects keeps testing at a

@@ -1,5 +1,7 @@
 """One experiment cycle's steps: plan the config, collect the seed runs, analyse,
-write the record and the experiment_log entry. Prefect-free; the flow calls these."""
+write the record and the experiment_log entry, and the cycle's markdown. Prefect-free;
+the flow calls these. The loop's history is history.py, its budgets run_budget.py, its
+stop reasons stop_rules.py."""
 from __future__ import annotations
 
 import os
@@ -13,9 +15,8 @@ from causal_core.experiments.refutation import RefutationReport, refute
 from causal_core.experiments.refutation import apply as apply_refutation
 from causal_core.experiments.results import LOG_IDENTITY, RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.stats import Analysis, analyze, load_stats, write_stats
-from causal_core.loop.layout import CycleLayout, LoopLayout, cycle_stats
+from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
-from causal_core.loop.run_reuse import runs_to_train
 from causal_core.loop.stack import stacked_sides
 from causal_core.trainer import REPO_ROOT, TRAINER, base_env
 
@@ -90,16 +91,6 @@ def replication_config(cyc: CycleLayout, cfg: ExperimentConfig) -> ExperimentCon
     return rep
 
 
-def replication_allowed(params: LoopParams, elapsed_s: float, runs: list[RunResult], n_runs: int,
-                        runs_left: int | None = None) -> bool:
-    """Replicate only when the wall-clock gate (and the run budget, if any) leaves room for the extra runs."""
-    if not params.replicate or (runs_left is not None and n_runs > runs_left):
-        return False
-    longest = max((r.elapsed_s for r in runs), default=params.budget_s)
-    waves = -(-n_runs // max(1, params.max_parallel or os.cpu_count() or 1))
-    return elapsed_s + waves * longest < params.wall_clock_gate_s
-
-
 def refute_step(cyc: CycleLayout, analysis: Analysis, rep_cfg: ExperimentConfig | None = None,
                 rep_runs: list[RunResult] | None = None) -> tuple[Analysis, RefutationReport]:
     rep = None
@@ -129,66 +120,11 @@ def load_refutation(cyc: CycleLayout) -> RefutationReport | None:
     return RefutationReport.model_validate_json(cyc.refutation.read_text()) if cyc.refutation.is_file() else None
 
 
-def experiment_rows(layout: LoopLayout) -> list[dict]:
-    """One row per finished cycle, for the UI's table artifact and the final report."""
-    rows = []
-    for d in sorted(layout.root.glob("cycle_*"), key=lambda p: int(p.name.split("_")[1])):
-        for stats in cycle_stats(d):      # one row per arm of a multi-arm cycle
-            a = load_stats(stats)
-            lo, hi = a.ci_t or (None, None)
-            rows.append({
-                "cycle": int(d.name.split("_")[1]), "intervention": a.intervention,
-                "control_bpb": _mean(a.control_bpb), "treatment_bpb": _mean(a.treatment_bpb),
-                "effect_bpb": _r(a.effect_bpb), "ci_low": _r(lo), "ci_high": _r(hi),
-                "p": _r(a.p_adjusted, 4), "n_pairs": a.n_pairs, "decision": a.decision,
-                "alpha": _r(a.alpha, 4), "family_size": a.family_size,
-                **_budget_cols(a),
-            })
-    return rows
-
-
-def runs_left(layout: LoopLayout, params: LoopParams) -> int | None:
-    """Training runs left in the `max_runs` budget, or None without one."""
-    return params.max_runs - runs_trained(layout) if params.max_runs else None
-
-
-def over_run_budget(layout: LoopLayout, params: LoopParams, cyc: CycleLayout, cfg: ExperimentConfig,
-                    index: Path | None) -> str | None:
-    """The stop reason when the cycle would train past `max_runs` (runs the index serves are free)."""
-    left = runs_left(layout, params)
-    if left is None:
-        return None
-    need = runs_to_train(cfg, seed_jobs(cfg), cyc.experiment_dir, index)
-    return f"run budget: cycle {cyc.n} would train {need} runs, {left} of {params.max_runs} left" if need > left else None
-
-
-def runs_trained(layout: LoopLayout) -> int:
-    """Training runs the loop made in its cycles (experiment and replication); runs served
-    from an earlier cycle (reuse_runs) trained nothing and do not count."""
-    n = 0
-    for p in layout.root.glob("cycle_*/**/raw_runs.json"):     # experiment, replication, arms, screen pairs
-        n += sum(1 for r in RawRuns.load(p).runs if not r.reused)
-    return n
-
-
-def _budget_cols(a: Analysis) -> dict:
-    arms = a.budget.arms if a.budget else {}
-    return {"budget_mode": a.budget_mode, "time_budget_s": a.budget.time_budget_s if a.budget else None,
-            "control_steps": arms["control"].steps if "control" in arms else None,
-            "treatment_steps": arms["treatment"].steps if "treatment" in arms else None,
-            "step_time_ratio": a.budget.step_time_ratio if a.budget else None}
-
-
-def _r(v, nd=5):
-    return None if v is None else round(float(v), nd)
-
-
-def _mean(xs):
-    return _r(sum(xs) / len(xs)) if xs else None
-
-
 def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None,
-                   refutation: RefutationReport | None = None, interventions: Path | None = None) -> str:
+                   refutation: RefutationReport | None = None, interventions: Path | None = None,
+                   dag_path: Path | None = None) -> str:
+    """`dag_path`: the DAG that proposed this cycle; with it, a confirmed effect also states its
+    predicted H100 effect (causal_core/dag/h100_prediction.py)."""
     lo, hi = analysis.ci_t or (None, None)
     lines = [
         f"# Cycle {cyc_n}: `{analysis.intervention}`",
@@ -198,6 +134,7 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
         f"95% t interval [{_fmt(lo)}, {_fmt(hi)}], p = {_fmt(analysis.p_adjusted, 4)} "
         f"(Holm over {analysis.family_size}), {analysis.n_pairs} complete pairs, MDE {analysis.mde_bpb}, "
         f"gate alpha {analysis.alpha:.4g}.",
+        *_h100_lines(analysis, dag_path),
         "",
         f"Why this intervention: {why}",
         "",
@@ -218,6 +155,14 @@ def cycle_markdown(cyc_n: int, analysis: Analysis, why: str, record: Path | None
     if record:
         lines += ["", f"Record: `{record}`"]
     return "\n".join(lines) + "\n"
+
+
+def _h100_lines(analysis: Analysis, dag_path: Path | None) -> list[str]:
+    if analysis.decision != "confirmed":
+        return []
+    from causal_core.dag.h100_prediction import line
+    text = line(dag_path, analysis.intervention, analysis.effect_bpb, analysis.ci_t)
+    return [f"The measured effect above is at this loop's scale; {text}."] if text else []
 
 
 def _fmt(v, nd=5):

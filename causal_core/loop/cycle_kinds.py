@@ -20,15 +20,17 @@ from pathlib import Path
 from causal_core import catalog
 from causal_core.atomic import atomic_write_json, atomic_write_text, file_lock, locked_json_list_append
 from causal_core.dag.models import Candidate, DagResult
-from causal_core.experiments.config import ExperimentConfig
+from causal_core.experiments.config import ExperimentConfig, from_catalog
 from causal_core.experiments.multiarm import ArmPlan, plan_arms
 from causal_core.experiments.power import pooled_pair_sd
 from causal_core.experiments.results import RawRuns, RunResult, log_entry, summarize
 from causal_core.experiments.screening import Factor, ScreenAnalysis, ScreenDesign, analyze_screen, make_design, top_k
 from causal_core.experiments.stats import Analysis, analyze, holm, load_stats, write_stats
-from causal_core.loop.cycle import experiment_rows, runs_left, threads_per_run
+from causal_core.loop.cycle import threads_per_run
+from causal_core.loop.history import experiment_rows
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
+from causal_core.loop.run_budget import runs_left
 from causal_core.loop.state import CyclePlan
 from causal_core.trainer import REPO_ROOT, TRAINER, base_env
 
@@ -37,9 +39,19 @@ DEFAULT_PAIR_SD = 0.01      # before the loop has measured its own noise (bpb, p
 
 
 def ranked_candidates(dag: DagResult) -> list[Candidate]:
-    """The loop's ranking of what to test next, best first (expected improvement). The transfer
-    model's ranking at the loop's own scale replaces this one line when it lands."""
+    """The loop's ranking of what to test next, best first: next_intervention's expected improvement
+    at the loop's own scale (the transfer model's local column) per unit cost. One place to change it."""
     return list(dag.candidates or ([dag.next_intervention] if dag.next_intervention else []))
+
+
+def local_prior(c: Candidate, dag: DagResult) -> tuple[float, float]:
+    """(effect, sd) of a candidate at the loop's own scale (the transfer model's local column),
+    else the DAG's H100 column: the screen's prior."""
+    eff = dag.effect(c.intervention)
+    mean = c.local_effect_bpb if c.local_effect_bpb is not None else c.expected_effect_bpb
+    sd = (eff.local_sd if eff is not None and eff.local_sd is not None else eff.sd if eff is not None
+          else catalog.CATALOG[c.intervention].prior_sd_bpb)
+    return mean, sd
 
 
 # --- what the loop has screened and measured ---------------------------------------------------
@@ -58,7 +70,7 @@ def awaiting_confirmation(layout: LoopLayout, stack: dict) -> list[tuple[str, fl
     since, best first."""
     tested_after: dict[str, int] = {}
     for r in experiment_rows(layout):
-        tested_after[r["intervention"]] = max(tested_after.get(r["intervention"], 0), r["cycle"])
+        tested_after[r.intervention] = max(tested_after.get(r.intervention, 0), r.cycle)
     out = {}
     for n, a in screens(layout):
         for m in a.main:
@@ -138,7 +150,7 @@ def screen_factors(params: LoopParams, dag: DagResult, layout: LoopLayout, stack
     screened = {m.term for _, a in screens(layout) for m in a.main}
     tested: dict[str, int] = {}
     for r in experiment_rows(layout):
-        tested[r["intervention"]] = tested.get(r["intervention"], 0) + 1
+        tested[r.intervention] = tested.get(r.intervention, 0) + 1
     base = base_env(params.data_path, params.trainer_env)
     out, keys = [], set()
     for c in ranked_candidates(dag):
@@ -149,11 +161,14 @@ def screen_factors(params: LoopParams, dag: DagResult, layout: LoopLayout, stack
             continue
         if keys & set(e.treatment):
             continue
+        try:        # a switch that needs more than its catalog overrides (e.g. a probe's direction) is not screened
+            from_catalog(c.intervention, base_env=base)
+        except ValueError:
+            continue
         keys |= set(e.treatment)
-        eff = dag.effect(c.intervention)
-        out.append(Factor(name=c.intervention, prior_effect_bpb=c.expected_effect_bpb,
-                          prior_sd_bpb=eff.sd if eff else e.prior_sd_bpb,
-                          expected_improvement_bpb=c.expected_improvement_bpb))
+        mean, sd = local_prior(c, dag)
+        out.append(Factor(name=c.intervention, prior_effect_bpb=mean, prior_sd_bpb=sd,
+                          expected_improvement_bpb=c.expected_improvement_bpb, cost=c.cost_runs or 1.0))
     return out
 
 
@@ -184,11 +199,11 @@ def screen_design(cyc: CycleLayout, params: LoopParams, plan: CyclePlan, dag: Da
     if cyc.design.is_file():
         return ScreenDesign.model_validate_json(cyc.design.read_text())
     factors = []
+    by_name = {c.intervention: c for c in ranked_candidates(dag)}
     for name in plan.arms:
-        eff = dag.effect(name)
         e = catalog.CATALOG[name]
-        factors.append(Factor(name=name, prior_effect_bpb=plan.expected.get(name, eff.effect_bpb if eff else e.prior_effect_bpb),
-                              prior_sd_bpb=eff.sd if eff else e.prior_sd_bpb))
+        mean, sd = local_prior(by_name[name], dag) if name in by_name else (e.prior_effect_bpb, e.prior_sd_bpb)
+        factors.append(Factor(name=name, prior_effect_bpb=plan.expected.get(name, mean), prior_sd_bpb=sd))
     from causal_core.experiments.screening import foldover
     design = make_design(factors, plan.seeds or screen_seeds(params),   # an approver's extra arm may need more rows
                          max_rows=max(params.screen_max_rows, len(foldover(len(factors)))),
@@ -326,7 +341,6 @@ def arm_configs(cyc: CycleLayout, params: LoopParams, plan: CyclePlan, stack: di
                 gate_alpha: float) -> list[tuple[ExperimentConfig, Path, Path]]:
     """One config per arm, same seeds, same stack: every arm's control is the same trainer config
     (served once from the run index). (config, config path, out dir); existing configs win."""
-    from causal_core.experiments.config import from_catalog
     from causal_core.loop.stack import stacked_sides
     seeds = plan.seeds or params.seeds
     threads = threads_per_run(params, len(seeds) * (len(plan.arms) + 1))
@@ -336,7 +350,7 @@ def arm_configs(cyc: CycleLayout, params: LoopParams, plan: CyclePlan, stack: di
         if path.is_file():
             cfg = ExperimentConfig.load(path)
         else:
-            from_catalog(name)
+            from_catalog(name, base_env=base_env(params.data_path, params.trainer_env))   # refuses in its own words
             treatment, control = stacked_sides(name, stack)
             cfg = ExperimentConfig(intervention=name, stack=dict(stack), treatment=treatment, control=control,
                                    seeds=seeds, cycle=cyc.n, threads_per_run=threads, alpha=gate_alpha,

@@ -40,6 +40,18 @@ class LoopLayout:
     def cycle(self, n: int) -> "CycleLayout":
         return CycleLayout(self.root / f"cycle_{n}", n)
 
+    def cycles(self) -> list["CycleLayout"]:
+        """Every cycle_N folder there is (cycle_0 = discovery), in cycle order: by number, so
+        cycle_10 comes after cycle_2."""
+        ns = sorted(int(p.name.removeprefix("cycle_")) for p in self.root.glob("cycle_*")
+                    if p.is_dir() and p.name.removeprefix("cycle_").isdigit())
+        return [self.cycle(n) for n in ns]
+
+    def finished_cycles(self) -> list["CycleLayout"]:
+        """The experiment cycles whose final decision is written (stats.json, or every arm's
+        once a multi-arm cycle is recorded), in cycle order."""
+        return [c for c in self.cycles() if c.n >= 1 and c.stats_files()]
+
 
 @dataclass(frozen=True)
 class CycleLayout:
@@ -69,10 +81,6 @@ class CycleLayout:
     @property
     def diagnostics_dir(self) -> Path:
         return self.dir / "diagnostics"
-
-    @property
-    def approval(self) -> Path:
-        return self.dir / "approval.json"
 
     @property
     def config(self) -> Path:
@@ -107,10 +115,6 @@ class CycleLayout:
     def record(self) -> Path:
         return self.dir / "record.json"       # {"path": the record folder written under records/}
 
-    @property
-    def report(self) -> Path:
-        return self.dir / "report.md"
-
     # screening cycles: design.json, then one (row, mirror row) config per pair under screen/
     @property
     def design(self) -> Path:
@@ -134,6 +138,10 @@ class CycleLayout:
 
     def arm(self, name: str) -> Path:
         return self.arms_dir / name                   # config.json, experiment/{runs,raw_runs.json,stats.json}
+
+    def stats_files(self) -> list[Path]:
+        """The cycle's final stats.json files (one, or one per arm): see cycle_stats."""
+        return cycle_stats(self.dir)
 
 
 def cycle_stats(d: Path) -> list[Path]:

@@ -1,4 +1,9 @@
-"""Parameters of the cycle-loop, validated before anything runs."""
+"""Parameters of the cycle-loop, validated before anything runs.
+
+LoopParams is the one contract: the flow's parameters, its UI form and the README table are
+derived from these fields (loop/params_doc.py). To add a parameter, add a field with a
+description here, then run `python -m causal_core.loop.params_doc README.md`.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,26 +23,30 @@ class LoopParams(BaseModel):
                                description="record roots to learn from (missing roots are skipped with a warning)")
     results_dir: str = Field("results/causal", description="cycle folders, state and the final report")
     records_out: str = Field("records", description="where the loop writes its own experiment records")
-    data_path: str = Field("data/embedded_sp1024", description="DATA_PATH of the trainer (prepared if it is the embedded default)")
+    data_path: str = Field("data/embedded_sp1024", description="the trainer's DATA_PATH (TOKENIZER_PATH = its tokenizer.model); prepared if it is the embedded default")
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], description="paired seeds per condition")
-    budget_s: float = Field(120.0, description="wall-clock budget of one training run (MAX_WALLCLOCK_SECONDS)")
+    budget_s: float = Field(120.0, description="expected wall-clock seconds of one training run: the runner's timeout is "
+                            "budget + 120 s (at least time_budget_s under budget_mode=time). Not passed to the trainer "
+                            "(cap it with MAX_WALLCLOCK_SECONDS in trainer_env)")
     budget_mode: Literal["time", "steps"] = Field("time", description="time: each arm trains time_budget_s of its own measured step time (docs/budget.md); steps: a fixed ITERATIONS")
     time_budget_s: float = Field(60.0, gt=0, description="training seconds per run under budget_mode=time (evaluation not charged)")
-    trainer_env: dict[str, str | int | float] = Field(default_factory=dict, description="extra base env for every run")
-    first_intervention: str | None = Field(None, description="override the DAG's pick for cycle 1")
+    trainer_env: dict[str, str | int | float] = Field(default_factory=dict, description="extra trainer env for every run (e.g. {\"ITERATIONS\": 400})")
+    first_intervention: str | None = Field(None, description="test this in cycle 1 instead of the DAG's pick")
     auto_approve: bool = Field(False, description="skip the approval pause between cycles")
     approval_timeout_s: float = Field(3600.0, description="how long a pause waits for a human")
     on_timeout: Literal["approve", "stop"] = Field("approve", description="what happens when nobody answers in time")
     stop_on_confirmed: bool = Field(True, description="stop at the first confirmed effect")
-    max_nulls_in_a_row: int = Field(3, ge=1)
-    max_cycles: int = Field(4, ge=1)
-    wall_clock_gate_s: float = Field(TWO_DAYS_S, gt=0, description="stop starting cycles after this long")
-    max_runs: int = Field(0, ge=0, description="a budget of training runs: no cycle or replication starts that would exceed it (0 = no limit)")
-    dispatch: Literal["local", "work-pool"] = Field("local", description="run seeds in this process or on a work pool")
+    max_nulls_in_a_row: int = Field(3, ge=1, description="stop after this many null decisions in a row")
+    max_cycles: int = Field(4, ge=1, description="stop after this many experiment cycles")
+    wall_clock_gate_s: float = Field(TWO_DAYS_S, gt=0, description="stop starting cycles after this many seconds (default: 2 days)")
+    max_runs: int = Field(0, ge=0, description="a budget of training runs: no cycle or replication starts that would exceed it (0 = no limit; reused runs are free)")
+    dispatch: Literal["local", "work-pool"] = Field("local", description="local (seed runs as tasks in the flow's process) or work-pool (runs of the train-seed deployment)")
     max_parallel: int = Field(0, ge=0, description="seed runs at once (0 = cores / trainer threads)")
     seed_retries: int = Field(1, ge=0, description="re-runs of a crashed seed before it counts as failed")
     reuse_runs: bool = Field(True, description="serve a run whose resolved trainer config, seed and code were already trained")
     stack_confirmed: bool = Field(True, description="test each next intervention on top of the ones confirmed so far")
+    base: list[str] = Field(default_factory=list, description="interventions the user's configuration already has: "
+                            "every cycle runs on top of them and the ranking lists what to add")
     replicate: bool = Field(True, description="replicate a confirmed effect on fresh seeds when the wall-clock gate allows")
     online_fdr: bool = Field(True, description="hold each confirmatory cycle to its LORD++ level alpha_t (FDR over the loop's life)")
     alpha: float = Field(0.05, gt=0, lt=1, description="the gate's alpha; with online_fdr the loop's nominal FDR")
@@ -47,7 +56,7 @@ class LoopParams(BaseModel):
     screen_resolution: Literal[3, 4] = Field(4, description="4: fold-over designs (main effects clear of 2FIs); 3: Plackett-Burman, half the runs")
     screen_min_ei: float = Field(0.001, ge=0, description="expected improvement (bpb) a switch needs to be screened")
     max_arms: int = Field(3, ge=1, description="treatment arms of a multi-arm confirmation cycle at most")
-    run_diagnostics: bool = Field(True, description="run checkpoint diagnostics in cycle 0 where available")
+    run_diagnostics: bool = Field(True, description="run the checkpoint diagnostics on cycle 1's first control checkpoint")
     assemble: bool = Field(True, description="assemble a submission at the end")
     probe_before: str | None = Field(None, description="run the gradient-direction probe (with its own approval pause) "
                                      "before testing this intervention; its sweep then runs under the cost ceiling")
@@ -84,6 +93,14 @@ class LoopParams(BaseModel):
         if not entry.actionable:
             raise ValueError(f"{v!r} is not switchable in our trainer")
         return v
+
+    @field_validator("base")
+    @classmethod
+    def _base(cls, v: list[str]) -> list[str]:
+        bad = [n for n in v if n not in catalog.CATALOG]
+        if bad:
+            raise ValueError(f"unknown intervention(s) {', '.join(map(repr, bad))} in base")
+        return list(dict.fromkeys(v))
 
     @model_validator(mode="after")
     def _paths(self) -> "LoopParams":

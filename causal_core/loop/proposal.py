@@ -13,10 +13,10 @@ from collections import Counter
 
 from causal_core.dag import DagResult
 from causal_core.loop import diagnostic_rules
-from causal_core.loop.cycle import experiment_rows
+from causal_core.loop.history import experiment_rows
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
-from causal_core.loop.stack import confirmed_stack, conflict
+from causal_core.loop.stack import conflict, loop_stack
 from causal_core.loop.state import CyclePlan
 from causal_core.trainer import base_env
 
@@ -28,14 +28,26 @@ def fresh_seeds(seeds: list[int], earlier_tests: int) -> list[int]:
     return [s + FRESH_SEED_STRIDE * earlier_tests for s in seeds]
 
 
+def _ranked_on(dag: DagResult, have: list[str]):
+    """The DAG's candidates, re-ranked for a configuration that already has `have` (the user's
+    base and the confirmed stack): interactions and exclusions with it (next_intervention.rank)."""
+    cands = dag.candidates or ([dag.next_intervention] if dag.next_intervention else [])
+    if not have:
+        return cands
+    from causal_core.dag.next_intervention import rank
+    names = {c.intervention for c in cands}
+    eff = {e.intervention: e for e in dag.effects if e.intervention in names}
+    return rank(eff, dag.edges, [], base=list(dict.fromkeys(have)))
+
+
 def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> CyclePlan | None:
     if n == 1 and params.first_intervention:
         return CyclePlan(cycle=n, intervention=params.first_intervention, why="given as first_intervention",
                          source="first_intervention")
-    tested = Counter(r["intervention"] for r in experiment_rows(layout))
-    stack = confirmed_stack(layout) if params.stack_confirmed else {}
+    tested = Counter(r.intervention for r in experiment_rows(layout))
+    stack = loop_stack(layout, params)
     base = base_env(params.data_path, params.trainer_env)
-    cands = dag.candidates or ([dag.next_intervention] if dag.next_intervention else [])
+    cands = _ranked_on(dag, [*params.base, *stack])
     # Diagnostics that inform (loop/diagnostic_rules.py): a quant gap above its threshold moves the
     # gap-lowering interventions to the front; the reason goes into the proposal's text.
     cands, gap_note = diagnostic_rules.favour_gap_lowering(cands, layout)
@@ -46,7 +58,7 @@ def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> C
         seeds = fresh_seeds(params.seeds, k) if k else None
         why = c.reason + (f"; test {k + 1} of it, on fresh seeds {seeds}" if k else "")
         if stack:
-            why += f"; on top of the confirmed {', '.join(stack)}"
+            why += f"; on top of {', '.join(stack)}"
         if gap_note and c.intervention in diagnostic_rules.GAP_LOWERING:
             why += f"; {gap_note}"
         expected = c.expected_effect_bpb

@@ -5,32 +5,29 @@ import json
 from pathlib import Path
 
 from causal_core.atomic import atomic_write_json, atomic_write_text
-from causal_core.loop.cycle import experiment_rows
+from causal_core.loop.history import ExperimentRow, experiment_rows
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
 
 
 def _dags(layout: LoopLayout) -> tuple[Path | None, Path | None]:
-    dags = sorted(layout.root.glob("cycle_*/dag/dag.json"), key=lambda p: int(p.parent.parent.name.split("_")[1]))
+    dags = [c.dag for c in layout.cycles() if c.dag.is_file()]
     return (dags[0], dags[-1]) if dags else (None, None)
 
 
 def _records(layout: LoopLayout) -> list[str]:
-    out = []
-    for p in sorted(layout.root.glob("cycle_*/record.json")):
-        out.append(json.loads(p.read_text())["path"])
-    return out
+    return [json.loads(c.record.read_text())["path"] for c in layout.cycles() if c.record.is_file()]
 
 
 def write_final_report(layout: LoopLayout, params: LoopParams, reason: str | None, assemble: bool = True) -> dict:
     rows = experiment_rows(layout)
-    confirmed = [r for r in rows if r["decision"] == "confirmed"]
+    confirmed = [r for r in rows if r.decision == "confirmed"]
     before, after = _dags(layout)
     report = {
         "stop_reason": reason,
         "cycles": len(rows),
-        "experiments": rows,
-        "confirmed": [r["intervention"] for r in confirmed],
+        "experiments": [r.model_dump() for r in rows],
+        "confirmed": [r.intervention for r in confirmed],
         "dag_before": str(before) if before else None,
         "dag_after": str(after) if after else None,
         "records_written": _records(layout),
@@ -54,11 +51,11 @@ def write_final_report(layout: LoopLayout, params: LoopParams, reason: str | Non
         "|---:|---|---:|---:|---:|---|---:|---:|---|---|---|---:|",
     ]
     for r in rows:
-        md.append(f"| {r['cycle']} | {r['intervention']} | {r['control_bpb']} | {r['treatment_bpb']} | "
-                  f"{r['effect_bpb']} | [{r['ci_low']}, {r['ci_high']}] | {r['p']} | {r['n_pairs']} | {r['decision']} | "
-                  f"{r.get('budget_mode', 'steps')}{' ' + format(r['time_budget_s'], 'g') + ' s' if r.get('time_budget_s') else ''} | "
-                  f"{r.get('control_steps')} / {r.get('treatment_steps')} | {r.get('step_time_ratio') or 'n/a'} |")
-    md += ["", f"Confirmed: {', '.join(report['confirmed']) or 'none'}", "",
+        md.append(f"| {r.cycle} | {r.intervention} | {r.control_bpb} | {r.treatment_bpb} | "
+                  f"{r.effect_bpb} | [{r.ci_low}, {r.ci_high}] | {r.p} | {r.n_pairs} | {r.decision} | "
+                  f"{r.budget_mode or 'steps'}{' ' + format(r.time_budget_s, 'g') + ' s' if r.time_budget_s else ''} | "
+                  f"{r.control_steps} / {r.treatment_steps} | {r.step_time_ratio or 'n/a'} |")
+    md += ["", f"Confirmed: {', '.join(report['confirmed']) or 'none'}", *_h100_md(layout, confirmed), "",
            f"DAG before: `{report['dag_before']}`  ", f"DAG after: `{report['dag_after']}`", "",
            "Records written:", *[f"- `{p}`" for p in report["records_written"]]]
     md += diagnostics_markdown(report["diagnostics"]) + probe_markdown(report["probes"])
@@ -67,6 +64,18 @@ def write_final_report(layout: LoopLayout, params: LoopParams, reason: str | Non
     atomic_write_json(layout.final_report_json, report)
     atomic_write_text(layout.final_report_md, "\n".join(md) + "\n")
     return report
+
+
+def _h100_md(layout: LoopLayout, confirmed: list[ExperimentRow]) -> list[str]:
+    """Per confirmed effect, its predicted H100 effect, from the DAG that proposed its cycle."""
+    from causal_core.dag.h100_prediction import line
+    out = []
+    for r in confirmed:
+        ci = (r.ci_low, r.ci_high) if r.ci_low is not None and r.ci_high is not None else None
+        text = line(layout.cycle(r.cycle).dag, r.intervention, r.effect_bpb, ci)
+        if text:
+            out.append(f"- cycle {r.cycle} `{r.intervention}`: {text}")
+    return ["", "Effects above are at the loop's scale. At 8xH100:", *out] if out else []
 
 
 def _assemble(layout: LoopLayout, params: LoopParams) -> str:

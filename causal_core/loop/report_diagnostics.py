@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from causal_core.loop import diagnostic_rules as rules
+from causal_core.loop.history import ExperimentRow
 from causal_core.loop.layout import LoopLayout
 
 
@@ -27,13 +28,13 @@ def _confirmed_checkpoint(layout: LoopLayout, cycle: int) -> Path | None:
     return None
 
 
-def token_loss_where(layout: LoopLayout, rows: list[dict], data_path: str | None) -> dict | None:
+def token_loss_where(layout: LoopLayout, rows: list[ExperimentRow], data_path: str | None) -> dict | None:
     """Token-loss of the last confirmed cycle's treatment checkpoint vs cycle 0's baseline (cached)."""
     base = _read(layout.cycle(0).diagnostics_dir / "token_loss.json")
-    confirmed = [r for r in rows if r["decision"] == "confirmed"]
+    confirmed = [r for r in rows if r.decision == "confirmed"]
     if base is None or not confirmed:
         return None
-    cyc = confirmed[-1]["cycle"]
+    cyc = confirmed[-1].cycle
     out = layout.cycle(cyc).diagnostics_dir / "confirmed"
     rep = _read(out / "token_loss.json")
     if rep is None:
@@ -61,7 +62,7 @@ def _grad_attr_summary(r: dict) -> str:
             + ("; ".join(best) or "n/a (too few val points)") + " (reported; no rule reads it)")
 
 
-def diagnostics_summary(layout: LoopLayout, rows: list[dict], data_path: str | None) -> dict:
+def diagnostics_summary(layout: LoopLayout, rows: list[ExperimentRow], data_path: str | None) -> dict:
     d0 = layout.cycle(0).diagnostics_dir
     out: dict = {"ran": sorted(p.stem for p in d0.glob("*.json") if p.stem != "quant_gap_threshold")}
     tl = _read(d0 / "token_loss.json")

@@ -13,7 +13,7 @@ from typing import Any
 
 from causal_core import catalog
 from causal_core.experiments.config import ExperimentConfig, env_value
-from causal_core.loop.layout import LoopLayout, cycle_stats
+from causal_core.loop.layout import LoopLayout
 from causal_core.trainer import TRAINER, base_env
 
 
@@ -22,8 +22,8 @@ def confirmed_stack(layout: LoopLayout) -> dict[str, dict[str, Any]]:
     finished cycle whose final (refuted) decision is confirmed with an improving effect."""
     from causal_core.experiments.stats import load_stats
     out: dict[str, dict[str, Any]] = {}
-    for d in sorted(layout.root.glob("cycle_*"), key=lambda p: int(p.name.split("_")[1])):
-        for stats in cycle_stats(d):      # a multi-arm cycle stacks every arm it confirmed
+    for cyc in layout.finished_cycles():
+        for stats in cyc.stats_files():      # a multi-arm cycle stacks every arm it confirmed
             config = stats.parent.parent / "config.json"     # cycle_n/config.json or cycle_n/arms/<arm>/config.json
             if not config.is_file():
                 continue
@@ -32,6 +32,18 @@ def confirmed_stack(layout: LoopLayout) -> dict[str, dict[str, Any]]:
                 cfg = ExperimentConfig.load(config)
                 out.setdefault(a.intervention, dict(cfg.treatment))
     return out
+
+
+def base_stack(params) -> dict[str, dict[str, Any]]:
+    """The user's base (LoopParams.base) as stack entries: each switchable intervention with its
+    catalog treatment. One our trainer cannot switch is left out of the runs (it still shapes the ranking)."""
+    return {n: dict(catalog.CATALOG[n].treatment) for n in params.base if catalog.CATALOG[n].actionable}
+
+
+def loop_stack(layout: LoopLayout, params) -> dict[str, dict[str, Any]]:
+    """What every cycle runs on top of: the user's base, then what the loop confirmed."""
+    confirmed = confirmed_stack(layout) if params.stack_confirmed else {}
+    return {**base_stack(params), **{k: v for k, v in confirmed.items() if k not in params.base}}
 
 
 def conflict(intervention: str, stack: dict[str, dict[str, Any]], base: dict[str, Any],
@@ -66,9 +78,14 @@ def stacked_sides(intervention: str, stack: dict[str, dict[str, Any]]) -> tuple[
 def stack_for(intervention: str, layout: LoopLayout, params) -> tuple[dict[str, dict[str, Any]], str | None]:
     """(the stack a cycle testing `intervention` runs on, why it runs unstacked or None).
     An intervention that cannot go on top of the confirmed ones (an approver's override,
-    say) is tested against the bare preset instead, and the reason is returned."""
-    if not params.stack_confirmed:
-        return {}, None
-    stack = confirmed_stack(layout)
-    why = conflict(intervention, stack, base_env(params.data_path, params.trainer_env)) if stack else None
-    return ({}, f"tested unstacked: {why}") if why else (stack, None)
+    say) is tested on the user's base alone, or against the bare preset when it cannot go
+    on the base either, and the reason is returned."""
+    env = base_env(params.data_path, params.trainer_env)
+    stack = loop_stack(layout, params)
+    why = conflict(intervention, stack, env) if stack else None
+    if not why:
+        return stack, None
+    base = base_stack(params)
+    if base and not conflict(intervention, base, env):
+        return base, f"tested on the base only: {why}"
+    return {}, f"tested unstacked: {why}"

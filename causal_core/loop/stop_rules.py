@@ -1,7 +1,28 @@
-"""The loop's stop rules, in one place (the final report quotes the reason)."""
+"""Every reason the loop stops, in one place (the final report quotes the reason):
+`stop_reason` before a cycle starts, and the reasons found while planning one (nothing
+left to test, the approver's answer, a cycle that would overspend the run budget)."""
 from __future__ import annotations
 
 from causal_core.loop.params import LoopParams
+
+NOTHING_TO_TEST = "no actionable intervention left to test"
+APPROVER_STOPPED = "stopped by the approver"
+APPROVAL_TIMED_OUT = "approval timed out: on_timeout=stop"
+
+
+def approver_stop(approved_by: str | None) -> str:
+    """Why the loop stops when the approval answered "stop" (a person, or the timeout)."""
+    return APPROVAL_TIMED_OUT if approved_by == "timeout" else APPROVER_STOPPED
+
+
+def probe_gate_stop(intervention: str, why: str) -> str:
+    """The probe (loop/probe_phase.py) or its approver kept the sweep of `intervention` from running."""
+    return f"probe gate: the sweep of {intervention} was not run ({why})"
+
+
+def cycle_over_run_budget(cycle: int, need: int, left: int, max_runs: int) -> str | None:
+    """Stop before a cycle that would train more runs than the `max_runs` budget has left."""
+    return f"run budget: cycle {cycle} would train {need} runs, {left} of {max_runs} left" if need > left else None
 
 
 def stop_reason(decisions: list[str], elapsed_s: float, params: LoopParams,
@@ -13,7 +34,7 @@ def stop_reason(decisions: list[str], elapsed_s: float, params: LoopParams,
     the loop made (reused runs excluded).
     """
     if human_stop:
-        return "stopped by the approver"
+        return APPROVER_STOPPED
     if params.stop_on_confirmed and decisions and decisions[-1] == "confirmed":
         return "confirmed effect"
     streak = 0

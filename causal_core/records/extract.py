@@ -18,8 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--records", action="append", required=True, type=Path, metavar="DIR",
                    help="a records root (repeatable); record ids are paths relative to it")
     p.add_argument("--out", required=True, type=Path, help="interventions.json to write")
-    p.add_argument("--append-experiment", type=Path, metavar="RAW_RESULT",
-                   help="first write a record folder for this raw experiment result into the LAST --records root")
+    p.add_argument("--append-experiment", type=Path, metavar="EXPERIMENT",
+                   help="first write a record folder for this experiment (its folder, e.g. "
+                        "results/causal/cycle_1/experiment, or its raw_runs.json) into the LAST --records root")
 
 
 def _append_experiment(raw: Path, records_dir: Path) -> tuple[Path, Path | None]:
@@ -31,8 +32,8 @@ def _append_experiment(raw: Path, records_dir: Path) -> tuple[Path, Path | None]
     except (ImportError, AttributeError) as e:
         raise CliError("--append-experiment needs causal_core.experiments.record_writer."
                        f"write_experiment_record, which is not available ({e})") from None
-    if not raw.is_file():
-        raise CliError(f"{raw}: raw result file not found")
+    if not (raw / "raw_runs.json" if raw.is_dir() else raw).is_file():
+        raise CliError(f"{raw}: no raw result (an experiment folder with raw_runs.json, or that file) found")
     try:       # raw_runs.json comes from another machine: truncated, crafted or not ours
         folder = where(raw, records_dir)
         created = first_missing(folder)

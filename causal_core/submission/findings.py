@@ -16,6 +16,7 @@ from causal_core import catalog
 from causal_core.experiments.config import ExperimentConfig, env_value
 from causal_core.experiments.results import RawRuns
 from causal_core.experiments.stats import Analysis, analyze
+from causal_core.loop.layout import LoopLayout
 from causal_core.submission import compat
 from causal_core.submission.compat import AssembleError, IncompatibleError  # noqa: F401  (re-exported)
 
@@ -85,11 +86,11 @@ def load_cycles(results: str | Path) -> list[Cycle]:
     if not root.is_dir():
         raise AssembleError(f"{root}: results folder not found")
     out = []
-    for d in sorted(root.glob("cycle_*"), key=lambda p: int(p.name.split("_")[1]) if p.name.split("_")[1].isdigit() else -1):
-        if not d.name.split("_")[1].isdigit() or not (d / "experiment" / "raw_runs.json").is_file():
+    for cyc in LoopLayout(root).cycles():
+        if not cyc.raw_runs.is_file():
             continue
-        raw = RawRuns.load(d / "experiment" / "raw_runs.json")
-        out.append(Cycle(int(d.name.split("_")[1]), d, raw, _analysis(d / "experiment", raw)))
+        raw = RawRuns.load(cyc.raw_runs)
+        out.append(Cycle(cyc.n, cyc.dir, raw, _analysis(cyc.experiment_dir, raw)))
     if not out:
         raise AssembleError(f"{root}: no finished cycle (cycle_N/experiment/raw_runs.json)")
     return out

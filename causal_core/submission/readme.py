@@ -40,6 +40,18 @@ def _env(d: dict) -> str:
     return ", ".join(f"`{k}={v}`" for k, v in d.items()) or "(none)"
 
 
+def _h100_lines(sel) -> list[str]:
+    """Per confirmed finding, its predicted H100 effect (from the DAG that proposed its cycle)."""
+    from causal_core.dag.h100_prediction import line
+    out = []
+    for c in sel.findings:
+        a = c.analysis
+        text = line(c.dir / "dag" / "dag.json", c.intervention, a.effect_bpb, a.ci_t) if a.decision == "confirmed" else None
+        if text:
+            out.append(f"- cycle {c.n} `{c.intervention}`: {text}")
+    return ["", "The effects above were measured at this loop's scale, not on 8xH100. Predicted at 8xH100:", *out] if out else []
+
+
 def render(sub: dict, sel, fin) -> str:
     size, time_ = sub["limits"]["artifact"], sub["limits"]["time"]
     cmp_, bar = sub["comparison"], sub["challenge_bar"]
@@ -74,6 +86,7 @@ def render(sub: dict, sel, fin) -> str:
         ov = c.config.treatment if (sel.fallback_condition or "treatment") == "treatment" else c.config.control
         L.append(f"| {c.n} | `{c.intervention}` | {a.decision} | {_f(a.effect_bpb, sign=True)} | {_ci(a.ci_t)} | "
                  f"{_p(a.p_adjusted)} | {a.n_pairs} | {_env(ov)} |")
+    L += _h100_lines(sel)
     L += ["", f"- Final configuration overrides: {_env(selj['env_overrides'])}",
           f"- Baseline (control) overrides: {_env(selj['baseline_overrides'])}",
           f"- Base environment of every run: {_env(selj['base_env'])}"]
