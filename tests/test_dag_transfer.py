@@ -101,7 +101,7 @@ def test_the_loop_starts_from_the_users_base(tmp_path):
     params = LoopParams(base=["ema", "gptq"])      # gptq: not switchable here, shapes the ranking only
     layout = LoopLayout.at(tmp_path)
     plan = propose(1, params, estimate_dag(InterventionsFile(), prior_only_ok=True), layout)
-    assert plan.intervention not in ("ema", "swa", "gptq") and "on top of ema" in plan.why
+    assert plan.intervention not in ("ema", "swa", "gptq") and "on top of the base ema" in plan.why
     stack, why = stack_for(plan.intervention, layout, params)
     assert stack == {"ema": dict(catalog.get("ema").treatment)} and why is None
 

@@ -36,7 +36,7 @@ def loop_result(tmp_path_factory, tiny_data_dir, repo_root) -> tuple[Path, LoopP
     tmp = tmp_path_factory.mktemp("submission_loop")
     params = LoopParams(records=[], results_dir=str(tmp / "results" / "causal"), records_out=str(tmp / "records"),
                         data_path=str(tiny_data_dir), seeds=SEEDS, budget_s=120, max_parallel=2,
-                        trainer_env=tiny_trainer_env(tiny_data_dir))
+                        trainer_env=tiny_trainer_env(tiny_data_dir), budget_mode="steps")    # seconds-long runs
     cyc = LoopLayout.at(params.results_dir).cycle(1)
     cfg = plan_config(cyc, params, "sliding_window_eval")
     raw = run_experiment(cfg, cyc.experiment_dir)

@@ -57,8 +57,11 @@ def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> C
             continue
         seeds = fresh_seeds(params.seeds, k) if k else None
         why = c.reason + (f"; test {k + 1} of it, on fresh seeds {seeds}" if k else "")
-        if stack:
-            why += f"; on top of {', '.join(stack)}"
+        if stack:       # the user's base first, then what the loop confirmed (loop_stack's order)
+            on = [f"the base {', '.join(b for b in stack if b in params.base)}" if set(stack) & set(params.base) else "",
+                  f"the confirmed {', '.join(s for s in stack if s not in params.base)}"
+                  if set(stack) - set(params.base) else ""]
+            why += "; on top of " + " and ".join(x for x in on if x)
         if gap_note and c.intervention in diagnostic_rules.GAP_LOWERING:
             why += f"; {gap_note}"
         expected = c.expected_effect_bpb
