@@ -1131,8 +1131,6 @@ def load_trained(config_path: str | os.PathLike, weights_path: str | os.PathLike
 #     pos:boundary|mid_sequence as in causal_core/diagnostics/probe.py); each row then carries, per
 #     sample, src_pool, loss, cos with v, grad norm (one backward per sample: the cost of the probe)
 #   (read in load_config into Config.diag)
-DIAG_SWITCHES = ("GRAD_NORM_LOG", "PROJECT_DIRECTION", "PROJECT_DIRECTION_LOG_ONLY", "PROBE_POOL_A", "PROBE_POOL_B",
-                 "PROBE_MIX")
 FREQ_POOLS, POS_POOLS = ("top", "mid", "tail"), ("boundary", "mid_sequence")
 
 
