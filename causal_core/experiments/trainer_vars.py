@@ -50,7 +50,8 @@ class TrainerVars:
     @property
     def needs_blas_launcher(self) -> bool:
         """An MLX script without our fast-BLAS bootstrap (causal_core/launch_trainer.py gives it one)."""
-        return "mlx" in self.imports and "CAUSAL_GOLF_BLAS_BOOTSTRAPPED" not in self.names
+        own = "CAUSAL_GOLF_BLAS_BOOTSTRAPPED" in self.names or "train_gpt_mlx_blas" in self.imports   # ours
+        return "mlx" in self.imports and not own
 
     def reads(self, name: str) -> bool:
         """True when setting `name` can change what runs (dead switches do not count)."""
