@@ -310,7 +310,13 @@ def load_config(env: dict[str, str] | None = None) -> Config:
     if not values["RUN_ID"]:
         values["RUN_ID"] = time.strftime("%Y%m%d_%H%M%S") + "_" + uuid.uuid4().hex[:8]
     # Diagnostic switches (not hyperparameters, not in the config JSON): see DiagHooks.
-    cfg = Config.from_values(values, preset_name, explicit, {k: env.get(k, "").strip() for k in DIAG_SWITCHES})
+    # Read one by one with literal names (not a loop): the runner's source analysis
+    # (causal_core/experiments/trainer_vars.py) must see that e.g. PROJECT_DIRECTION_LOG_ONLY is read.
+    diag = {"GRAD_NORM_LOG": env.get("GRAD_NORM_LOG", ""), "PROJECT_DIRECTION": env.get("PROJECT_DIRECTION", ""),
+            "PROJECT_DIRECTION_LOG_ONLY": env.get("PROJECT_DIRECTION_LOG_ONLY", ""),
+            "PROBE_POOL_A": env.get("PROBE_POOL_A", ""), "PROBE_POOL_B": env.get("PROBE_POOL_B", ""),
+            "PROBE_MIX": env.get("PROBE_MIX", "")}
+    cfg = Config.from_values(values, preset_name, explicit, {k: v.strip() for k, v in diag.items()})
     validate_config(cfg)
     return cfg
 
