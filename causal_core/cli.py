@@ -11,6 +11,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from causal_core.errors import CausalGolfError
+
 from causal_core.one_line import describe
 from causal_core.safe_paths import UnsafePathError
 
@@ -37,8 +39,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 _ROOT = Path(__file__).resolve().parents[1]   # the directory holding causal_core/, flows/, ...
 
 
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
+class CliError(CausalGolfError):
+    """A problem with the command line itself (a flag, a combination): one line, exit code 2.
+    Library code raises domain errors (causal_core/errors.py) instead; main translates them."""
 
 
 def _module_file(mod: str) -> Path:
@@ -77,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     args.owns_process = owns_process
     try:
         return int(module.run(args) or 0)
-    except CliError as e:
-        print(f"causal-golf {name}: error: {e}", file=sys.stderr)
+    except CausalGolfError as e:       # CliError and every domain error: one line, exit 2
+        print(f"causal-golf {name}: error: {e.for_cli(getattr(module, 'FLAGS', None))}", file=sys.stderr)
         return 2
     except (OSError, UnsafePathError) as e:
         # A full disk, an unwritable or refused path: one line naming it (the writes are atomic,

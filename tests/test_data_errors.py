@@ -2,28 +2,21 @@
 nothing half-written (no output dir, no temp dirs, an earlier build left intact)."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from causal_core.cli import CliError
+from causal_core.cli import main
 from causal_core.data import prepare
 from causal_core.data.shards import write_shard
 
 
 def cli(argv: list[str], capsys) -> tuple[int, str]:
-    """prepare-data as causal_core.cli.main runs it: CliError -> one stderr line, exit 2."""
-    p = argparse.ArgumentParser()
-    prepare.add_arguments(p)
+    """prepare-data through causal_core.cli.main: a domain error -> one stderr line naming the flag, exit 2."""
     capsys.readouterr()
-    try:
-        rc = prepare.run(p.parse_args(argv))
-    except CliError as e:
-        print(f"causal-golf prepare-data: error: {e}", file=__import__("sys").stderr)
-        rc = 2
+    rc = main(["prepare-data", *argv])
     # Progress lines may precede it; the error itself is exactly one line.
     errors = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
     assert len(errors) == (rc != 0)

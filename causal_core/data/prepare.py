@@ -29,7 +29,8 @@ from causal_core.cli import CliError
 from causal_core.data import documents as _documents
 from causal_core.data.shards import HEADER_BYTES, write_shard
 from causal_core.data.synthetic import GeneratorConfig, entropy_bpb, generate_corpus
-from causal_core.data.tokenizer import BOS_ID, SETTINGS, TokenizerError, sha256_file, train_tokenizer
+from causal_core.data.tokenizer import BOS_ID, SETTINGS, sha256_file, train_tokenizer
+from causal_core.errors import DataError
 
 # Bump when the output for identical inputs changes (invalidates existing manifests).
 FORMAT_VERSION = 1
@@ -59,43 +60,43 @@ def default_embedded_dir(root: Path = Path("."), vocab_size: int = DEFAULT_VOCAB
 # ---- inputs ----------------------------------------------------------------------------
 def _read_text_file(path: Path) -> tuple[str, dict]:
     if not path.exists():
-        raise CliError(f"input file not found: {path}")
+        raise DataError(f"input file not found: {path}")
     if not path.is_file():
-        raise CliError(f"input is not a regular file: {path}")
+        raise DataError(f"input is not a regular file: {path}")
     data = path.read_bytes()
     if not data.strip():
-        raise CliError(f"input file is empty: {path}")
+        raise DataError(f"input file is empty: {path}")
     nul = data.find(b"\x00")
     if nul >= 0:
-        raise CliError(f"input file looks binary (NUL byte at offset {nul}): {path}")
+        raise DataError(f"input file looks binary (NUL byte at offset {nul}): {path}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise CliError(f"input file is not UTF-8 text (invalid byte at offset {e.start}): {path}") from None
+        raise DataError(f"input file is not UTF-8 text (invalid byte at offset {e.start}): {path}") from None
     return text, {"path": str(path), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
 def _check_params(vocab_size: int, val_fraction: float) -> None:
     if not 0 < val_fraction < 1:
-        raise CliError(f"--val-fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+        raise DataError(f"{{param}} must be between 0 and 1 (exclusive), got {val_fraction}", "val_fraction")
     if not 261 <= vocab_size <= 65536:
-        raise CliError(f"--vocab-size must be in 261..65536 (byte fallback uses 260 ids; shards are uint16), got {vocab_size}")
+        raise DataError(f"{{param}} must be in 261..65536 (byte fallback uses 260 ids; shards are uint16), got {vocab_size}", "vocab_size")
 
 
 def _check_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
-        raise CliError(f"output path exists and is not a directory: {out_dir}")
+        raise DataError(f"output path exists and is not a directory: {out_dir}")
     if out_dir.is_dir() and not (out_dir / MANIFEST).is_file() and any(out_dir.iterdir()):
-        raise CliError(f"output directory is not empty and holds no {MANIFEST} (not a prepare-data output; refusing to replace it): {out_dir}")
+        raise DataError(f"output directory is not empty and holds no {MANIFEST} (not a prepare-data output; refusing to replace it): {out_dir}")
 
 
 def split_val(n_docs: int, val_fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of validation documents: round(n * fraction) of them, chosen by seed."""
     n_val = int(round(n_docs * val_fraction))
     if n_val == 0:
-        raise CliError(f"validation split would be empty: {n_docs} documents x --val-fraction {val_fraction} rounds to 0 (add text or raise the fraction)")
+        raise DataError(f"validation split would be empty: {n_docs} documents x {{param}} {val_fraction} rounds to 0 (add text or raise the fraction)", "val_fraction")
     if n_val >= n_docs:
-        raise CliError(f"training split would be empty: {n_docs} documents x --val-fraction {val_fraction} rounds to {n_val}")
+        raise DataError(f"training split would be empty: {n_docs} documents x {{param}} {val_fraction} rounds to {n_val}", "val_fraction")
     mask = np.zeros(n_docs, dtype=bool)
     mask[np.random.default_rng(seed).choice(n_docs, n_val, replace=False)] = True
     return mask
@@ -202,10 +203,7 @@ def _build(out_dir: Path, spec: dict, make_docs: Callable[[], tuple[list[str], l
         try:
             if log:
                 log(f"training a {p['vocab_size']}-piece BPE tokenizer on {len(train_docs)} documents")
-            try:
-                sp = train_tokenizer(train_docs, p["vocab_size"], tmp / "tokenizer", seed=p["seed"])
-            except TokenizerError as e:
-                raise CliError(str(e)) from None
+            sp = train_tokenizer(train_docs, p["vocab_size"], tmp / "tokenizer", seed=p["seed"])   # TokenizerError is a DataError
             splits = {name: _write_split(tmp, name, d, sp, p["shard_tokens"])
                       for name, d in (("train", train_docs), ("val", val_docs))}
             total_tokens = sum(s["tokens"] for s in splits.values())
@@ -247,7 +245,7 @@ def _prepare_text(paths: Sequence[str | os.PathLike], out_dir, *, vocab_size, va
                   min_doc_chars, shard_tokens, log) -> tuple[dict, bool]:
     _check_params(vocab_size, val_fraction)
     if not paths:
-        raise CliError("no input files given")
+        raise DataError("no input files given")
     texts, sources = [], []
     for p in paths:
         text, src = _read_text_file(Path(p))
@@ -272,7 +270,7 @@ def _prepare_text(paths: Sequence[str | os.PathLike], out_dir, *, vocab_size, va
 def _prepare_embedded(out_dir, *, vocab_size, size_mb, seed, val_fraction, shard_tokens, log) -> tuple[dict, bool]:
     _check_params(vocab_size, val_fraction)
     if not size_mb > 0:
-        raise CliError(f"--size-mb must be positive, got {size_mb}")
+        raise DataError(f"{{param}} must be positive, got {size_mb}", "size_mb")
     cfg = GeneratorConfig(seed=seed)
     params = {"vocab_size": vocab_size, "val_fraction": val_fraction, "seed": seed,
               "size_mb": size_mb, "shard_tokens": shard_tokens}
@@ -292,7 +290,7 @@ def prepare_text_files(paths: Sequence[str | os.PathLike], out_dir: str | os.Pat
                        vocab_size: int = DEFAULT_VOCAB, val_fraction: float = DEFAULT_VAL_FRACTION,
                        seed: int = 0, min_doc_chars: int = _documents.DEFAULT_MIN_CHARS,
                        shard_tokens: int = SHARD_TOKENS, log: Log = None) -> dict:
-    """Tokenize text files into out_dir; returns the manifest (raises CliError on bad input)."""
+    """Tokenize text files into out_dir; returns the manifest (raises DataError on bad input)."""
     return _prepare_text(paths, out_dir, vocab_size=vocab_size, val_fraction=val_fraction, seed=seed,
                          min_doc_chars=min_doc_chars, shard_tokens=shard_tokens, log=log)[0]
 
@@ -315,6 +313,7 @@ def ensure_embedded_default(root: str | os.PathLike = Path("."), vocab_size: int
 
 
 # ---- CLI ---------------------------------------------------------------------------------
+# The prepare-data command (flags are the CLI's; the functions above raise DataError).
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", action="append", metavar="FILE", default=[],
                         help="UTF-8 text file (repeatable); documents are blank-line-separated paragraphs "

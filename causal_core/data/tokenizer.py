@@ -16,6 +16,8 @@ from typing import Iterator, Sequence
 
 import sentencepiece as spm
 
+from causal_core.errors import DataError
+
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 # SentencePiece skips training "sentences" longer than max_sentence_length bytes (4192):
 # feed documents in newline-aligned chunks below that, newlines kept so "\n" is learned.
@@ -36,8 +38,8 @@ SETTINGS = {
 }
 
 
-class TokenizerError(ValueError):
-    pass
+class TokenizerError(DataError, ValueError):
+    """SentencePiece could not train or load the tokenizer."""
 
 
 def _chunks(doc: str) -> Iterator[str]:
@@ -79,10 +81,11 @@ def train_tokenizer(docs: Sequence[str], vocab_size: int, prefix: Path, *, seed:
         msg = str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
         hint = ""
         if "too high" in msg:
-            hint = " (the text has too few distinct pieces for this vocabulary: lower --vocab-size or add text)"
+            hint = " (the text has too few distinct pieces for this vocabulary: lower {param} or add text)"
         elif "smaller than required" in msg:
-            hint = (" (byte fallback needs 260 ids plus one per distinct character: raise --vocab-size)")
-        raise TokenizerError(f"SentencePiece could not train a vocab_size={vocab_size} tokenizer: {msg}{hint}") from None
+            hint = " (byte fallback needs 260 ids plus one per distinct character: raise {param})"
+        raise TokenizerError(f"SentencePiece could not train a vocab_size={vocab_size} tokenizer: {msg}{hint}",
+                             "vocab_size" if hint else None) from None
     sp = spm.SentencePieceProcessor(model_file=str(prefix) + ".model")
     if sp.vocab_size() != vocab_size or sp.bos_id() != BOS_ID:
         raise TokenizerError(f"tokenizer has vocab {sp.vocab_size()} / bos {sp.bos_id()}, expected {vocab_size} / {BOS_ID}")

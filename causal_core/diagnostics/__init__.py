@@ -10,6 +10,6 @@ Plain functions (each writes its JSON atomically and returns the report dict):
   probe_direction(checkpoint=None, *, pool_a, pool_b, data_path=None, out_dir=..., n_samples=16,
                   sample_tokens=512, svd=False, direction_file=None) -> dict
   probe_gate(projection_log, *, out_dir=...) -> dict;  check_gate(rows, rules=GATE_RULES) -> dict
-Failures raise DiagnosticError (a causal_core.cli.CliError: one line, exit 2 from the CLI).
+Failures raise DiagnosticError (a causal_core.errors.CausalGolfError: one line, exit 2 from the CLI).
 Modules import mlx lazily; import the submodules for the functions.
 """

@@ -17,6 +17,9 @@ import re
 
 from causal_core.cli import CliError
 
+# Library parameters whose flag is not --snake-case (causal_core/errors.py: for_cli).
+FLAGS = {"data_path": "--data", "n_samples": "--samples", "largest_effect_bpb": "--largest-effect"}
+
 NAMES = ("token-loss", "quant-gap", "influence", "grad-attribution", "probe-direction", "probe-gate")
 _ASSIGN = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$", re.S)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from causal_core.atomic import atomic_write_json
-from causal_core.cli import CliError
+from causal_core.errors import CausalGolfError
 from causal_core.trainer import DEFAULT_PRESET, REPO_ROOT, TOKENIZER_FILE, TRAINER, load_trainer
 
 DEFAULT_OUT = Path("results/causal/diagnostics")
@@ -25,7 +25,7 @@ DEFAULT_CKPT_DIR = DEFAULT_OUT / "checkpoints"
 DEFAULT_RUN_ID = "diag_default"
 
 
-class DiagnosticError(CliError):
+class DiagnosticError(CausalGolfError):
     """A user-facing diagnostic failure (bad checkpoint, failed check): one line, exit 2."""
 
 
@@ -226,7 +226,7 @@ def val_data(c):
     try:
         return T.load_val_tokens(c), T.build_byte_luts(c.tokenizer_path, c.vocab_size)
     except T.TrainerError as e:
-        raise DiagnosticError(f"{e} (pass --data to point at the data directory)") from None
+        raise DiagnosticError(f"{e} (set {{param}} to the data directory)", "data_path") from None
 
 
 def train_files(c) -> list[Path]:
@@ -234,7 +234,7 @@ def train_files(c) -> list[Path]:
     try:
         return T.shard_files(c.data_path, "train")
     except T.TrainerError as e:
-        raise DiagnosticError(f"{e} (pass --data to point at the data directory)") from None
+        raise DiagnosticError(f"{e} (set {{param}} to the data directory)", "data_path") from None
 
 
 def load_tokens(files):  # -> np.ndarray

@@ -192,17 +192,17 @@ def influence(checkpoint: str | Path | None = None, *, data_path: str | Path | N
     """
     t = Timer()
     if max_shards < 1:
-        raise DiagnosticError(f"--max-shards {max_shards} must be at least 1")
+        raise DiagnosticError(f"{{param}} {max_shards} must be at least 1", "max_shards")
     ck, prov = ensure_checkpoint(checkpoint, log=log)
     model, c = load_checkpoint(ck, data_path, tokenizer_path=tokenizer_path)
     if chunk_tokens < c.train_seq_len or chunk_tokens % c.train_seq_len:
-        raise DiagnosticError(f"--chunk-tokens {chunk_tokens} must be a multiple of TRAIN_SEQ_LEN={c.train_seq_len}")
+        raise DiagnosticError(f"{{param}} {chunk_tokens} must be a multiple of TRAIN_SEQ_LEN={c.train_seq_len}", "chunk_tokens")
     files = None
     if train_glob:
         import glob
         files = sorted(glob.glob(train_glob))
         if not files:
-            raise DiagnosticError(f"--train-glob {train_glob} matches no files")
+            raise DiagnosticError(f"{{param}} {train_glob} matches no files", "train_glob")
     rep = influence_scores(model, c, train_chunks(c, chunk_tokens, files), max_chunks=max_shards,
                            val_max_tokens=val_max_tokens, keep_grads=keep_grads, memory_budget=memory_budget, log=log)
     grads = rep.pop("_grads", None)

@@ -121,7 +121,7 @@ def probe_direction(checkpoint: str | Path | None = None, *, pool_a: str, pool_b
     """`causal-golf diag probe-direction`: fit v on even samples, report cos per pool on odd ones, save v (npz)."""
     t = Timer()
     if n_samples < 2:
-        raise DiagnosticError(f"--samples {n_samples}: need at least 2 per pool (fit + held out)")
+        raise DiagnosticError(f"{{param}} {n_samples}: need at least 2 per pool (fit + held out)", "n_samples")
     ck, prov = ensure_checkpoint(checkpoint, log=log)
     model, c = load_checkpoint(ck, data_path, tokenizer_path=tokenizer_path)
     keys = _matrix_keys(model)

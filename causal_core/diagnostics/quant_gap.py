@@ -137,7 +137,7 @@ def quant_gap(checkpoint: str | Path | None = None, *, data_path: str | Path | N
     model, c = load_checkpoint(ck, data_path, overrides, tokenizer_path=tokenizer_path)
     if largest_effect_bpb is not None:
         if not (largest_effect_bpb >= 0):
-            raise DiagnosticError(f"--largest-effect {largest_effect_bpb} must be a non-negative number")
+            raise DiagnosticError(f"{{param}} {largest_effect_bpb} must be a non-negative number", "largest_effect_bpb")
         largest, effects, basis = float(largest_effect_bpb), [], "given"
     else:
         largest, effects = largest_effect(effect_sources)

@@ -23,6 +23,7 @@ from causal_core.loop.params import LoopParams
 
 TABLE_BEGIN = "<!-- loop-params:begin (generated: python -m causal_core.loop.params_doc README.md) -->"
 TABLE_END = "<!-- loop-params:end -->"
+_ESCAPED_PIPE = "\\|"      # a | inside a markdown table cell
 
 
 def field_default(model: type[BaseModel], name: str) -> Any:
@@ -55,7 +56,7 @@ def _show(v: Any) -> str:
 
 def params_table(model: type[BaseModel] = LoopParams) -> str:
     rows = ["| parameter | default | meaning |", "|---|---|---|"]
-    rows += [f"| `{name}` | {_show(field_default(model, name))} | {(f.description or '').replace('|', '/')} |"
+    rows += [f"| `{name}` | {_show(field_default(model, name))} | {(f.description or '').replace('|', _ESCAPED_PIPE)} |"
              for name, f in model.model_fields.items()]
     return "\n".join(rows)
 

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from causal_core.atomic import atomic_write_json, atomic_write_text
-from causal_core.loop.history import experiment_rows
+from causal_core.loop.history import ExperimentRow, experiment_rows
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
 
@@ -66,15 +66,15 @@ def write_final_report(layout: LoopLayout, params: LoopParams, reason: str | Non
     return report
 
 
-def _h100_md(layout: LoopLayout, confirmed: list[dict]) -> list[str]:
+def _h100_md(layout: LoopLayout, confirmed: list[ExperimentRow]) -> list[str]:
     """Per confirmed effect, its predicted H100 effect, from the DAG that proposed its cycle."""
     from causal_core.dag.h100_prediction import line
     out = []
     for r in confirmed:
-        ci = (r["ci_low"], r["ci_high"]) if r["ci_low"] is not None and r["ci_high"] is not None else None
-        text = line(layout.cycle(r["cycle"]).dag, r["intervention"], r["effect_bpb"], ci)
+        ci = (r.ci_low, r.ci_high) if r.ci_low is not None and r.ci_high is not None else None
+        text = line(layout.cycle(r.cycle).dag, r.intervention, r.effect_bpb, ci)
         if text:
-            out.append(f"- cycle {r['cycle']} `{r['intervention']}`: {text}")
+            out.append(f"- cycle {r.cycle} `{r.intervention}`: {text}")
     return ["", "Effects above are at the loop's scale. At 8xH100:", *out] if out else []
 
 

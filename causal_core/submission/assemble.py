@@ -153,7 +153,7 @@ def collect_runs(sel: Selection, cycles: list[Cycle], seeds: list[int], out_dir:
     if reused:
         atomic_write_json(reused_p, reused)
     if missing and reuse_only:
-        raise AssembleError(f"--reuse-only: no existing run for {', '.join(missing)} of the final configuration")
+        raise AssembleError(f"{{param}}: no existing run for {', '.join(missing)} of the final configuration", "reuse_only")
     if sel.baseline_only:
         cfg.check_runnable()
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
         folder = assemble(args.results, args.records_out, name=args.name, author=args.author,
                           github_id=args.github_id, seeds=args.seeds, reuse_only=args.reuse_only,
                           max_parallel=args.max_parallel, hardware=args.hardware)
-    except (AssembleError, FileNotFoundError) as e:      # IncompatibleError is an AssembleError
+    except AssembleError as e:      # IncompatibleError is an AssembleError
+        raise CliError(e.for_cli()) from None
+    except FileNotFoundError as e:
         raise CliError(str(e)) from None
     except ValueError as e:
         raise CliError(str(e).splitlines()[0]) from None

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from causal_core.errors import CausalGolfError
+
 # Variables the runner sets per run: never part of "the configuration".
 PER_RUN = frozenset({"SEED", "RUN_ID", "OUT_DIR"})
 
@@ -51,7 +53,7 @@ class Conflict:
     message: str
 
 
-class AssembleError(ValueError):
+class AssembleError(CausalGolfError, ValueError):
     """The submission cannot be assembled (nothing to assemble, missing runs, incompatible findings)."""
 
 
