@@ -12,7 +12,7 @@ import time
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from causal_core.experiments.progress import ProgressCallback, RunProgress
+from causal_core.experiments.progress import ProgressCallback, RunProgress, report_every_s
 
 _boards: dict[str, "ProgressBoard"] = {}
 _boards_lock = threading.Lock()
@@ -21,11 +21,12 @@ _boards_lock = threading.Lock()
 class ProgressBoard:
     """One cycle's (or replication's) progress artifact over its runs."""
 
-    def __init__(self, key: str, description: str, labels: list[str], push_every_s: float = 5.0):
+    def __init__(self, key: str, description: str, labels: list[str], push_every_s: float | None = None):
         self.key, self.description = key, description
         self.fractions = {label: 0.0 for label in labels}
         self.finished: set[str] = set()
-        self.push_every_s, self.last_push = push_every_s, 0.0
+        # At most one API call per ~5 s (or per report interval, when that is shorter).
+        self.push_every_s, self.last_push = push_every_s or min(5.0, report_every_s()), 0.0
         self.lock = threading.Lock()
         self.artifact_id = create_progress_artifact(progress=0.0, key=key, description=self._describe())
         with _boards_lock:

@@ -20,7 +20,7 @@ def test_progress_lines_and_a_moving_progress_artifact(prefect_api, tiny_data_di
 
     # Runs of a few seconds; progress reported every 0.5 s instead of 10 s.
     env = {**tiny_trainer_env(tiny_data_dir), "ITERATIONS": 40, "TRAIN_LOG_EVERY": 1}
-    params = loop_params(tmp_path, tiny_data_dir, max_cycles=1, trainer_env=env)
+    params = loop_params(tmp_path, tiny_data_dir, max_cycles=1, trainer_env=env, budget_mode="steps")
     log = tmp_path / "loop.log"
     proc = start_loop(params, {**prefect_api.env, "CAUSAL_GOLF_PROGRESS_EVERY_S": "0.5"}, log)
     seen: list[float] = []
