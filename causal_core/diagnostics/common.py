@@ -106,7 +106,7 @@ def resolve_tokenizer(data_path: str | os.PathLike, vocab_size: int | None, chec
         if c.is_file():
             return str(c)
     raise DiagnosticError(f"no tokenizer for data {data}: looked for " + ", ".join(map(str, candidates))
-                          + "; name one with --tokenizer")
+                          + "; name one with {param}", "tokenizer")
 
 
 def out_folder(out: str | os.PathLike) -> Path:
