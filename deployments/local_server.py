@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -152,7 +151,7 @@ def start_local_server(home: str | os.PathLike, port: int | None = None, timeout
     raise RuntimeError(f"prefect server not healthy after {timeout:.0f} s; see {log_path}")
 
 
-def start_temporary_api(say=print, every_s: float = 10.0) -> None:
+def start_temporary_api(every_s: float = 10.0) -> None:
     """With no PREFECT_API_URL, start Prefect's temporary API now (the same one a flow would start
     on its first call), saying so every `every_s` s: a first start migrates a new database, which
     takes a minute or more on a loaded machine, and the console should not fall silent meanwhile."""
@@ -161,14 +160,7 @@ def start_temporary_api(say=print, every_s: float = 10.0) -> None:
         return
     from prefect.server.api.server import SubprocessASGIServer
 
-    done, t0 = threading.Event(), time.monotonic()
-
-    def tick() -> None:
-        while not done.wait(every_s):
-            say(f"starting Prefect's temporary API ({time.monotonic() - t0:.0f} s so far; "
-                "a first start creates its database)", flush=True)
-    threading.Thread(target=tick, daemon=True).start()
-    try:
+    from causal_core.ticker import ticking
+    print("starting Prefect's temporary API (no PREFECT_API_URL set)", flush=True)
+    with ticking("starting Prefect's temporary API; a first start creates its database", every_s):
         SubprocessASGIServer().start()      # the singleton the flow's client reuses
-    finally:
-        done.set()

@@ -106,7 +106,7 @@ def test_a_corrupted_plan_is_refused_with_a_clear_line_and_a_bad_one_is_never_sa
         save_plan(cyc, plan.model_copy(update={"seeds": [1], "approved_by": "cli"}))
     assert not (cyc.dir / "plan.json").exists()
     (cyc.dir / "plan.json").write_text(json.dumps({**plan.model_dump(), "seeds": [1], "approved_by": "cli"}))
-    with pytest.raises(PlanError, match=r"plan\.json: seeds: at least 2 seeds.*delete it"):
+    with pytest.raises(PlanError, match=r"plan\.json: .*at least 2 seeds.*delete it"):
         load_plan(cyc)
 
 

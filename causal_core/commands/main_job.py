@@ -23,11 +23,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    print("causal-golf main: the cycle-loop on the embedded default corpus", flush=True)
     from causal_core.data.prepare import ensure_embedded_default
-    data = ensure_embedded_default(Path("."), vocab_size=1024)
-    from deployments.local_server import start_temporary_api
+    from causal_core.ticker import ticking
+    with ticking("preparing the embedded corpus data/embedded_sp1024"):
+        data = ensure_embedded_default(Path("."), vocab_size=1024, log=lambda s: print(s, flush=True))
+    with ticking("loading Prefect and the cycle-loop flow"):
+        from deployments.local_server import start_temporary_api
+        from flows.cycle_loop import cycle_loop
     start_temporary_api()       # no silent minute while a fresh temporary API creates its database
-    from flows.cycle_loop import cycle_loop
     report = cycle_loop(results_dir=args.results_dir, data_path=str(data), auto_approve=True,
                         seeds=[int(s) for s in args.seeds.split(",")], budget_s=args.budget_s,
                         max_cycles=args.max_cycles, stop_on_confirmed=False, replicate=False,

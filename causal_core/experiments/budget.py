@@ -241,7 +241,9 @@ def calibrate(cfg, work_dir: str | Path, cache: str | Path | None = None, rounds
     cached = {c: entries[k]["step_ms"] for c, k in keys.items() if k in entries}
     if len(cached) == len(CONDITIONS):
         return {c: {"step_ms": cached[c], "source": "cache", "key": keys[c]} for c in CONDITIONS}
-    samples = measure(cfg, work_dir, rounds, steps)
+    from causal_core.ticker import ticking     # minutes of short runs: the console says so meanwhile
+    with ticking(f"calibrating the step times of {cfg.intervention}'s arms ({rounds} rounds x {steps} steps)"):
+        samples = measure(cfg, work_dir, rounds, steps)
     now = {c: median(v) for c, v in samples.items()}
     # A ratio within the round-to-round spread is no measured difference (a learning-rate
     # switch must not get extra steps from noise): the treatment then gets the control's time.

@@ -35,7 +35,8 @@ def check_seeds(v: list[int], minimum: int = 2) -> list[int]:
     """The paired test's rule for seeds, shared by configs, loop parameters, approval answers
     and cycle plans: at least 2 (1 for the rows of a screening design), distinct, non-negative."""
     if len(v) < minimum:
-        raise ValueError(f"at least 2 seeds are needed for a paired test (got {v})")
+        raise ValueError(f"at least {minimum} seed{'s are' if minimum > 1 else ' is'} needed"
+                         f"{' for a paired test' if minimum == 2 else ''} (got {v})")
     if len(set(v)) != len(v) or any(s < 0 for s in v):
         raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
     return v

@@ -39,9 +39,19 @@ DEFAULT_PAIR_SD = 0.01      # before the loop has measured its own noise (bpb, p
 
 
 def ranked_candidates(dag: DagResult) -> list[Candidate]:
-    """The loop's ranking of what to test next, best first (expected improvement). The transfer
-    model's ranking at the loop's own scale replaces this one line when it lands."""
+    """The loop's ranking of what to test next, best first: next_intervention's expected improvement
+    at the loop's own scale (the transfer model's local column) per unit cost. One place to change it."""
     return list(dag.candidates or ([dag.next_intervention] if dag.next_intervention else []))
+
+
+def local_prior(c: Candidate, dag: DagResult) -> tuple[float, float]:
+    """(effect, sd) of a candidate at the loop's own scale (the transfer model's local column),
+    else the DAG's H100 column: the screen's prior."""
+    eff = dag.effect(c.intervention)
+    mean = c.local_effect_bpb if c.local_effect_bpb is not None else c.expected_effect_bpb
+    sd = (eff.local_sd if eff is not None and eff.local_sd is not None else eff.sd if eff is not None
+          else catalog.CATALOG[c.intervention].prior_sd_bpb)
+    return mean, sd
 
 
 # --- what the loop has screened and measured ---------------------------------------------------
@@ -156,10 +166,9 @@ def screen_factors(params: LoopParams, dag: DagResult, layout: LoopLayout, stack
         except ValueError:
             continue
         keys |= set(e.treatment)
-        eff = dag.effect(c.intervention)
-        out.append(Factor(name=c.intervention, prior_effect_bpb=c.expected_effect_bpb,
-                          prior_sd_bpb=eff.sd if eff else e.prior_sd_bpb,
-                          expected_improvement_bpb=c.expected_improvement_bpb))
+        mean, sd = local_prior(c, dag)
+        out.append(Factor(name=c.intervention, prior_effect_bpb=mean, prior_sd_bpb=sd,
+                          expected_improvement_bpb=c.expected_improvement_bpb, cost=c.cost_runs or 1.0))
     return out
 
 
@@ -190,11 +199,11 @@ def screen_design(cyc: CycleLayout, params: LoopParams, plan: CyclePlan, dag: Da
     if cyc.design.is_file():
         return ScreenDesign.model_validate_json(cyc.design.read_text())
     factors = []
+    by_name = {c.intervention: c for c in ranked_candidates(dag)}
     for name in plan.arms:
-        eff = dag.effect(name)
         e = catalog.CATALOG[name]
-        factors.append(Factor(name=name, prior_effect_bpb=plan.expected.get(name, eff.effect_bpb if eff else e.prior_effect_bpb),
-                              prior_sd_bpb=eff.sd if eff else e.prior_sd_bpb))
+        mean, sd = local_prior(by_name[name], dag) if name in by_name else (e.prior_effect_bpb, e.prior_sd_bpb)
+        factors.append(Factor(name=name, prior_effect_bpb=plan.expected.get(name, mean), prior_sd_bpb=sd))
     from causal_core.experiments.screening import foldover
     design = make_design(factors, plan.seeds or screen_seeds(params),   # an approver's extra arm may need more rows
                          max_rows=max(params.screen_max_rows, len(foldover(len(factors)))),
