@@ -16,11 +16,11 @@ Sections:
   6. Evaluation (non-overlapping and sliding-window val_bpb)
   7. Export (pruning, N-bit per-row quantization, compression, round trip)
   8. Training loop and entry point
+  (diagnostic switches: train_gpt_mlx_diag.py, a sibling needed only when one is set)
 """
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import math
 import os
@@ -309,7 +309,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
             values["TOKENIZER_PATH"] = alt
     if not values["RUN_ID"]:
         values["RUN_ID"] = time.strftime("%Y%m%d_%H%M%S") + "_" + uuid.uuid4().hex[:8]
-    # Diagnostic switches (not hyperparameters, not in the config JSON): see DiagHooks.
+    # Diagnostic switches (not hyperparameters, not in the config JSON): see train_gpt_mlx_diag.py.
     # Read one by one with literal names (not a loop): the runner's source analysis
     # (causal_core/experiments/trainer_vars.py) must see that e.g. PROJECT_DIRECTION_LOG_ONLY is read.
     diag = {"GRAD_NORM_LOG": env.get("GRAD_NORM_LOG", ""), "PROJECT_DIRECTION": env.get("PROJECT_DIRECTION", ""),
@@ -322,6 +322,10 @@ def load_config(env: dict[str, str] | None = None) -> Config:
 
 
 def validate_config(c: Config) -> None:
+    on = [k for k, v in c.diag.items() if v and v.lower() not in ("0", "false", "no", "off")]
+    if on and _diag is None:
+        raise TrainerError(f"{', '.join(on)} set, but the diagnostics module train_gpt_mlx_diag.py is not next to "
+                           f"the trainer; copy it there or unset {'it' if len(on) == 1 else 'them'}")
     if c.model_dim % c.num_heads:
         raise TrainerError(f"MODEL_DIM={c.model_dim} is not divisible by NUM_HEADS={c.num_heads}")
     if c.num_heads % c.num_kv_heads:
@@ -501,6 +505,14 @@ try:
 except ImportError:   # alone: MLX's own attention and cross-entropy
     def fast_math_enabled() -> bool:
         return False
+
+
+# The diagnostic switches (GRAD_NORM_LOG, PROJECT_DIRECTION, PROBE_POOL_A/B, ...) run in this sibling
+# (imported after mlx, so not in section 1); alone the trainer refuses them (validate_config).
+try:
+    import train_gpt_mlx_diag as _diag
+except ImportError:
+    _diag = None
 
 
 def quant_scale_rows(w: mx.array, bits: int) -> mx.array:
@@ -1121,205 +1133,6 @@ def load_trained(config_path: str | os.PathLike, weights_path: str | os.PathLike
     return model, c
 
 
-# Diagnostic switches (causal_core/diagnostics, docs/diagnostics.md); all off by default, no cost when off.
-#   GRAD_NORM_LOG=1                -> OUT_DIR/RUN_ID_gradnorms.jsonl: step, lr_mul, train_loss, per-layer grad norms
-#   PROJECT_DIRECTION=dir.npz      -> remove each matrix gradient's component along v (param name -> v) where cos > 0
-#   PROJECT_DIRECTION_LOG_ONLY=1   -> same cosines logged, gradient untouched (the vanilla arm)
-#   both direction modes log OUT_DIR/RUN_ID_projection.jsonl: step, sample id, pool, cosines, norms
-#   PROBE_POOL_A/PROBE_POOL_B=spec (with PROJECT_DIRECTION), PROBE_MIX=0.5 -> mixed replay pools: each
-#     micro-batch takes round(MIX*n) samples from A and the rest from B (shards:<glob>, freq:top|mid|tail,
-#     pos:boundary|mid_sequence as in causal_core/diagnostics/probe.py); each row then carries, per
-#     sample, src_pool, loss, cos with v, grad norm (one backward per sample: the cost of the probe)
-#   (read in load_config into Config.diag)
-FREQ_POOLS, POS_POOLS = ("top", "mid", "tail"), ("boundary", "mid_sequence")
-
-
-class MixedPools:
-    """Mixed replay pools of the probe: per-sample masked losses, gradients and their cosines with v.
-
-    A shard pool's samples come from its own shard stream (loss on every target); a token-category
-    pool's samples are windows of the training stream with the loss restricted to the category's
-    targets (frequency rank as token_loss.frequency_bucket_of: top 100 / 100-500 / rest, scaled by
-    vocab/1024). The batch gradient is the token-weighted mean of the per-sample gradients, i.e. the
-    gradient of sum(loss*mask)/sum(mask) over the mixed batch.
-    """
-
-    def __init__(self, c: Config, model, stream: "TokenStream", train_files: list[Path], luts, d: dict[str, str]):
-        self.c, self.stream, self.boundary = c, stream, luts[2]
-        try:
-            self.mix = float(d.get("PROBE_MIX") or 0.5)
-        except ValueError:
-            raise TrainerError(f"PROBE_MIX={d.get('PROBE_MIX')!r} is not a number") from None
-        if not 0.0 <= self.mix <= 1.0:
-            raise TrainerError(f"PROBE_MIX={self.mix} must lie in [0, 1]")
-        self.specs = {"A": d["PROBE_POOL_A"], "B": d.get("PROBE_POOL_B") or ""}
-        if not self.specs["B"]:
-            raise TrainerError("PROBE_POOL_A is set without PROBE_POOL_B")
-        self.src, self.freq = {}, None
-        for name, spec in self.specs.items():
-            kind, _, arg = spec.partition(":")
-            if kind == "shards":
-                pat = arg if os.path.isabs(arg) else os.path.join(c.data_path, arg)
-                files = sorted(Path(f) for f in glob.glob(pat))
-                if not files:
-                    raise TrainerError(f"PROBE_POOL_{name}={spec}: the glob matches no shard (relative to DATA_PATH)")
-                self.src[name] = ("shards", TokenStream(files, c.vocab_size))
-            elif (kind, arg) in [("freq", a) for a in FREQ_POOLS] + [("pos", a) for a in POS_POOLS]:
-                self.src[name] = (kind, arg)
-                if kind == "freq" and self.freq is None:
-                    counts = np.zeros(c.vocab_size, np.int64)
-                    for f in train_files:
-                        counts += np.bincount(load_shard(f), minlength=c.vocab_size)[: c.vocab_size]
-                    s = c.vocab_size / 1024
-                    top = max(1, round(100 * s))
-                    edges = (top, max(top + 1, round(500 * s)))
-                    rank = np.empty(c.vocab_size, np.int64)
-                    rank[np.lexsort((np.arange(c.vocab_size), -counts))] = np.arange(c.vocab_size)
-                    self.freq = np.where(rank < edges[0], 0, np.where(rank < edges[1], 1, 2))
-            else:
-                raise TrainerError(f"PROBE_POOL_{name}={spec}: use shards:<glob>, freq:top|mid|tail or pos:boundary|mid_sequence")
-        self.model = model
-
-        def masked(x, y, m, qat):
-            tl = model.token_losses(x, y, qat=qat)
-            return mx.sum(tl * m) / mx.maximum(mx.sum(m), 1.0)
-        self.vg = {q: mx.compile(nn.value_and_grad(model, lambda x, y, m, q=q: masked(x, y, m, q)),
-                                 inputs=model.state, outputs=model.state) for q in (False, True)}
-
-    def sample(self, name: str, seq: int) -> tuple[np.ndarray, np.ndarray]:
-        kind, arg = self.src[name]
-        stream = arg if kind == "shards" else self.stream
-        chunk = stream.take(seq + 1)
-        x, y = chunk[:-1], chunk[1:]
-        if kind == "freq":
-            m = self.freq[y] == FREQ_POOLS.index(arg)
-        elif kind == "pos":
-            b = (np.arange(seq) == 0) | self.boundary[x]
-            m = b if arg == "boundary" else ~b
-        else:
-            m = np.ones(seq, bool)
-        return chunk, m.astype(np.float32)
-
-    def grads(self, micro: int, seq: int, accum: int, qat: bool, dirs: dict[str, mx.array]):
-        """(mean loss, batch grads, per-sample records) over `accum` mixed micro-batches."""
-        n = max(1, micro // seq)
-        n_a = int(round(self.mix * n))
-        acc, wsum, lsum, recs = None, 0.0, 0.0, []
-        for _ in range(accum):
-            for i in range(n):
-                pool = "A" if i < n_a else "B"
-                chunk, m = self.sample(pool, seq)
-                w = float(m.sum())
-                loss, g = self.vg[qat](mx.array(chunk[None, :-1]), mx.array(chunk[None, 1:]), mx.array(m[None]))
-                g = dict(tree_flatten(g))
-                sq = sum(mx.sum(v.astype(mx.float32) ** 2) for v in g.values())
-                cs = [mx.sum(g[k].astype(mx.float32) * v) / mx.maximum(mx.sqrt(mx.sum(g[k].astype(mx.float32) ** 2)), 1e-30)
-                      for k, v in dirs.items()]
-                mx.eval(loss, sq, *cs)
-                recs.append({"src_pool": pool, "loss": round(float(loss.item()), 6),
-                             "cos": round(sum(float(x.item()) for x in cs) / max(len(cs), 1), 6),
-                             "grad_norm": round(math.sqrt(float(sq.item())), 6), "targets": int(w)})
-                if w > 0:
-                    acc = {k: v * w for k, v in g.items()} if acc is None else {k: acc[k] + v * w for k, v in g.items()}
-                    wsum, lsum = wsum + w, lsum + float(loss.item()) * w
-        if acc is None:
-            raise TrainerError("PROBE_POOL_A/B: no sample of this step has a target in its pool")
-        return mx.array(lsum / wsum), {k: v / wsum for k, v in acc.items()}, recs
-
-
-class DiagHooks:
-    """Per-step gradient logging / projection behind the diagnostic switches (None when all are off)."""
-
-    @staticmethod
-    def create(c: Config, params: dict[str, mx.array], pools_from: tuple | None = None) -> "DiagHooks | None":
-        d = getattr(c, "diag", {}) or {}
-        on = lambda k: d.get(k, "").lower() in ("1", "true", "yes", "on")
-        if d.get("PROBE_POOL_A") and not d.get("PROJECT_DIRECTION"):
-            raise TrainerError("PROBE_POOL_A needs PROJECT_DIRECTION (the per-sample cosines are taken with v)")
-        if not (on("GRAD_NORM_LOG") or d.get("PROJECT_DIRECTION")):
-            return None
-        h = DiagHooks(c, params, on("GRAD_NORM_LOG"), d.get("PROJECT_DIRECTION") or "", on("PROJECT_DIRECTION_LOG_ONLY"))
-        if d.get("PROBE_POOL_A") and pools_from is not None:     # (model, stream, train_files, luts)
-            h.pools = MixedPools(c, *pools_from, d)
-        return h
-
-    def __init__(self, c: Config, params, grad_norms: bool, direction: str, log_only: bool):
-        self.sid, self.dirs, self.log_only, self.pools, self.samples = "", {}, log_only, None, None
-        out = Path(c.out_dir)
-        self.gn = open(out / f"{c.run_id}_gradnorms.jsonl", "a", encoding="utf-8") if grad_norms else None
-        self.pj = None
-        if direction:
-            try:
-                raw = dict(np.load(direction))
-            except Exception as e:  # missing file, not an npz
-                raise TrainerError(f"PROJECT_DIRECTION={direction} is not a readable .npz ({type(e).__name__})") from None
-            for k, v in raw.items():
-                if k not in params or tuple(v.shape) != tuple(params[k].shape):
-                    raise TrainerError(f"PROJECT_DIRECTION={direction}: {k} {tuple(v.shape)} matches no parameter of this model")
-                n = float(np.linalg.norm(v))
-                if n > 0:
-                    self.dirs[k] = mx.array((v / n).astype(np.float32))
-            if not self.dirs:
-                raise TrainerError(f"PROJECT_DIRECTION={direction} holds no non-zero direction")
-            self.pj = open(out / f"{c.run_id}_projection.jsonl", "a", encoding="utf-8")
-
-    def begin(self, stream: "TokenStream") -> None:
-        self.sid = f"{stream.file_idx}:{stream.pos}"
-
-    @staticmethod
-    def _layer(k: str) -> str:
-        parts = k.split(".")
-        return ".".join(parts[:2]) if parts[0] == "blocks" else parts[0]
-
-    def apply(self, step: int, lr_mul: float, grads: dict[str, mx.array], loss) -> dict[str, mx.array]:
-        if self.gn is not None:
-            sq: dict[str, mx.array] = {}
-            for k, g in grads.items():
-                sq[self._layer(k)] = sq.get(self._layer(k), 0.0) + mx.sum(g.astype(mx.float32) ** 2)
-            norms = {k: math.sqrt(float(v.item())) for k, v in sq.items()}
-            self.gn.write(json.dumps({"step": step + 1, "lr_mul": round(lr_mul, 6), "train_loss": float(loss.item()),
-                                      "sample_id": self.sid, "grad_norms": norms}) + "\n")
-            self.gn.flush()
-        if self.pj is None:
-            return grads
-        grads = dict(grads)
-        cin, cout, fired, nin, nout = [], [], [], 0.0, 0.0
-        for k, v in self.dirs.items():
-            g = grads[k].astype(mx.float32)
-            dot, gn2 = mx.sum(g * v), mx.sum(g * g)
-            mx.eval(dot, gn2)
-            gn = math.sqrt(float(gn2.item()))
-            ci = float(dot.item()) / gn if gn > 0 else 0.0
-            co, go = ci, g
-            if ci > 0:
-                fired.append(k)
-                if not self.log_only:
-                    go = g - dot * v
-                    grads[k] = go.astype(grads[k].dtype)
-                    gon = float(mx.sqrt(mx.sum(go * go)).item())
-                    co = float(mx.sum(go * v).item()) / gon if gon > 0 else 0.0
-            cin.append(ci)
-            cout.append(co)
-            nin += gn * gn
-            nout += float(mx.sum(go * go).item())
-        row = {"step": step + 1, "sample_id": self.sid, "pool": "mixed" if self.samples else "train",
-               "mode": "log_only" if self.log_only else "project", "arm": "vanilla" if self.log_only else "projected",
-               "cos_in": sum(cin) / len(cin), "cos_out": sum(cout) / len(cout), "frac_fired": len(fired) / len(cin),
-               "cos_in_fired": [ci for k, ci in zip(self.dirs, cin) if k in fired],
-               "cos_out_fired": [co for k, co in zip(self.dirs, cout) if k in fired],
-               "grad_norm_in": math.sqrt(nin), "grad_norm_out": math.sqrt(nout), "lr_mul": round(lr_mul, 6)}
-        if self.samples:
-            row["samples"], self.samples = self.samples, None
-        self.pj.write(json.dumps(row) + "\n")
-        self.pj.flush()
-        return grads
-
-    def close(self) -> None:
-        for f in (self.gn, self.pj):
-            if f is not None:
-                f.close()
-
-
 class RunLog:
     """Log lines to stdout and OUT_DIR/RUN_ID.txt, metrics to OUT_DIR/RUN_ID_metrics.jsonl; flushed per line."""
 
@@ -1390,7 +1203,7 @@ class _Run:
     blas: str
     grad_fn: dict = field(default_factory=dict)
     token_loss_fn: Callable | None = None
-    hooks: DiagHooks | None = None   # diagnostic switches; set after warmup (off: no cost)
+    hooks: Any = None   # train_gpt_mlx_diag.DiagHooks behind the diagnostic switches; set after warmup (off: no cost)
 
     def step(self, step: int, lr_mul: float, qat: bool) -> mx.array:
         """One optimizer step over GRAD_ACCUM_STEPS microbatches; returns the mean loss."""
@@ -1480,7 +1293,9 @@ def warmup(run: _Run) -> None:
         run.opt.reset()
         run.stream = TokenStream(run.train_files, c.vocab_size)
         run.log(f"warmup_steps:{c.warmup_steps} done (state restored)")
-    run.hooks = DiagHooks.create(c, flat_params(model), (model, run.stream, run.train_files, run.luts))
+    if _diag is not None:
+        run.hooks = _diag.DiagHooks.create(sys.modules[__name__], c, flat_params(model),
+                                           (model, run.stream, run.train_files, run.luts))
 
 
 def train_loop(run: _Run, averager: WeightAverager) -> tuple[int, float]:

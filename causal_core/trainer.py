@@ -11,8 +11,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]     # the directory holding causal_core/, flows/, ...
 TRAINER = REPO_ROOT / "train_gpt_mlx.py"
-# Optional modules the trainer imports from its own folder (Linux-CPU speed: fast BLAS, fast maths).
-TRAINER_SIBLINGS = ("train_gpt_mlx_blas.py", "train_gpt_mlx_fastmath.py")
+# Modules the trainer imports from its own folder: Linux-CPU speed (fast BLAS, fast maths; optional)
+# and the diagnostics (needed only when a diagnostic switch is set).
+TRAINER_SIBLINGS = ("train_gpt_mlx_blas.py", "train_gpt_mlx_fastmath.py", "train_gpt_mlx_diag.py")
 DEFAULT_PRESET = "cpu_small"                          # the loop's default (catalog controls are relative to it)
 TOKENIZER_FILE = "tokenizer.model"                    # inside a prepared DATA_PATH (data/prepare.py)
 

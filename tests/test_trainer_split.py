@@ -27,8 +27,6 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-@pytest.mark.xfail(strict=True, reason="1,473 lines before the probe's mixed replay pools (+130) landed; next: "
-                   "move DiagHooks/MixedPools to a train_gpt_mlx_diag.py sibling with the probe's owner (issue 16 item 4)")
 def test_the_trainer_stays_under_the_challenge_cap():
     assert len(SCRIPT.read_text().splitlines()) < 1500
 
@@ -56,6 +54,21 @@ def test_the_trainer_runs_alone_without_its_siblings(tmp_path, tiny_data_dir):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "fast_math:0 malloc_tuned:0" in r.stdout
     assert "final_int8_zlib_roundtrip_exact" in r.stdout
+
+
+def test_alone_the_trainer_refuses_a_diagnostic_switch_in_one_line(tmp_path, tiny_data_dir):
+    alone = tmp_path / "submission"
+    alone.mkdir()
+    shutil.copy(SCRIPT, alone / SCRIPT.name)
+    env = {k: v for k, v in os.environ.items() if k not in T.VAR_BY_NAME and k not in ("PRESET", T.BLAS_ENV_MARKER)}
+    env.update(tiny_env(tiny_data_dir, tmp_path / "out"), GRAD_NORM_LOG="1", PROBE_MIX="0.5", PROJECT_DIRECTION_LOG_ONLY="0")
+    r = subprocess.run([sys.executable, "-c", _ALONE, str(ROOT), str(alone / SCRIPT.name)], cwd=alone, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines() == [
+        "train_gpt_mlx: error: GRAD_NORM_LOG, PROBE_MIX set, but the diagnostics module train_gpt_mlx_diag.py "
+        "is not next to the trainer; copy it there or unset them"]
+    assert not (tmp_path / "out").exists()          # refused before any work: nothing written
 
 
 def test_the_run_key_covers_the_siblings(tmp_path):
