@@ -140,6 +140,16 @@ def test_results_honour_the_umask(tmp_path):
         os.umask(old)
 
 
+def test_the_trainers_own_outputs_honour_the_umask(repo_root, tmp_path):
+    """The trainer writes its logs and configs with its own atomic helper (it runs standalone)."""
+    code = ("import os, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); import train_gpt_mlx as t; "
+            "os.umask(0o002); t._atomic_write_text(Path(sys.argv[2]) / 'a.txt', 'x'); "
+            "os.umask(0o077); t._atomic_write_text(Path(sys.argv[2]) / 'b.txt', 'x')")
+    subprocess.run([sys.executable, "-c", code, str(repo_root), str(tmp_path)], check=True)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o664
+    assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o600
+
+
 def test_stale_temporaries_of_killed_writers_are_swept(tmp_path):
     stale = tmp_path / f".raw_runs.json.abc123{TMP_SUFFIX}"
     fresh = tmp_path / f".stats.json.def456{TMP_SUFFIX}"
