@@ -54,6 +54,18 @@ def _available() -> dict[str, tuple[str, str]]:
     return {name: spec for name, spec in COMMANDS.items() if _module_file(spec[0]).is_file()}
 
 
+class _UsageError(Exception):
+    pass
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """A bad flag is one line and exit 2, like every other error (argparse prints the whole usage
+    block and exits the process, which a caller passing argv does not expect)."""
+
+    def error(self, message: str):
+        raise _UsageError(message)
+
+
 def main(argv: list[str] | None = None) -> int:
     owns_process = argv is None
     argv = sys.argv[1:] if argv is None else argv
@@ -71,9 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = argv[0]
     module = importlib.import_module(available[name][0])
-    cmd = argparse.ArgumentParser(prog=f"causal-golf {name}", description=available[name][1])
+    cmd = _OneLineParser(prog=f"causal-golf {name}", description=available[name][1])
     module.add_arguments(cmd)
-    args = cmd.parse_args(argv[1:])
+    try:
+        args = cmd.parse_args(argv[1:])
+    except _UsageError as e:
+        print(f"causal-golf {name}: error: {e} (see causal-golf {name} --help)", file=sys.stderr)
+        return 2
     # True when the command runs on this process's own command line (the console script,
     # `python -m causal_core.cli`): it owns the process and may re-exec it (diag's fast BLAS).
     # A caller passing argv (a test, a library) keeps its process.

@@ -165,3 +165,21 @@ def test_list_on_the_real_scripts(challenge_mlx, capsys, rel, n_read, n_act, pro
     # Every actuated row names variables the script reads; explicit --profile catalog shows the catalog's names.
     assert main(["make-config", "--trainer", str(script), "--list", "--profile", "catalog"]) == 0
     assert "profile: catalog (requested)" in capsys.readouterr().out
+
+
+def test_make_config_takes_a_torchrun_command(tmp_path, shared_dir, capsys):
+    """The 8xH100 command as one quoted string (its --nproc_per_node=8 used to trip argparse)."""
+    script = shared_dir / "parameter-golf-trainers" / "train_gpt.py"
+    if not script.is_file():
+        pytest.skip(f"{script} is absent")
+    out = tmp_path / "c.json"
+    rc = main(["make-config", "--intervention", "more_layers", "--trainer", str(script), "--platform", "torch-cuda",
+               "--command", "torchrun --standalone --nproc_per_node=8 {trainer}", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    cfg = json.loads(out.read_text())
+    assert cfg["trainer_command"] == ["torchrun", "--standalone", "--nproc_per_node=8", "{trainer}"]
+    assert cfg["profile"] == "challenge-baseline" and cfg["treatment"] == {"NUM_LAYERS": 10}
+    assert main(["make-config", "--intervention", "more_layers", "--trainer", str(script),
+                 "--command", "torchrun 'unclosed", "--out", str(tmp_path / "d.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--command" in err and len(err.splitlines()) == 1 and not (tmp_path / "d.json").exists()

@@ -191,6 +191,10 @@ def _calibration_env(cfg, condition: str, out_dir: Path, run_id: str, steps: int
     env.update(cfg.condition_env(condition))
     env.update(ITERATIONS=str(SKIP_STEPS + steps), MAX_WALLCLOCK_SECONDS="0", TRAIN_LOG_EVERY="1",
                VAL_LOSS_EVERY="0", SEED=str(cfg.seeds[0]), RUN_ID=run_id, OUT_DIR=str(out_dir))
+    from causal_core.trainer import TRAINER
+    script = cfg.trainer_path()
+    if script is None or script.resolve() != TRAINER:
+        return env     # a foreign script keeps its own eval settings (a tiny VAL_BATCH_SIZE made the challenge's crawl)
     try:        # our trainer: evaluate one sequence only (the score of a calibration run is not used)
         from causal_core.run_key import resolved
         r = resolved(cfg.condition_env(condition))

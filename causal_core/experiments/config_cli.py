@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -21,6 +22,16 @@ def _kv(s: str) -> tuple[str, str]:
     return k, v
 
 
+def _argv(s: str) -> list[str]:
+    try:
+        argv = shlex.split(s)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--command {s!r}: {e}") from None
+    if not argv:
+        raise argparse.ArgumentTypeError("--command is empty")
+    return argv
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--intervention", help="a canonical, actionable catalog name (required unless --list)")
     p.add_argument("--list", action="store_true",
@@ -36,8 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", default="mlx-cpu", choices=["mlx-cpu", "mlx-metal", "mlx-cuda", "torch-cuda"])
     p.add_argument("--mde", type=float, default=0.002, help="minimum detectable effect in val_bpb")
     p.add_argument("--trainer", default=TRAINER.name, help="trainer script ({trainer} in the command)")
-    p.add_argument("--command", nargs="+", default=None, metavar="ARG",
-                   help='argv template, e.g. torchrun --nproc_per_node=8 train_gpt.py (default: {python} {trainer})')
+    # One quoted string (split like a shell): argparse cannot take "--nproc_per_node=8" as one of
+    # several values, so `--command torchrun --nproc_per_node=8 ...` unquoted was an error.
+    p.add_argument("--command", type=_argv, default=None, metavar='"ARGV"',
+                   help='argv template as one quoted string, e.g. "torchrun --standalone --nproc_per_node=8 {trainer}" '
+                        '(default: {python} {trainer})')
     p.add_argument("--workdir", default=None, help="trainer working directory (default: the runner's cwd)")
     p.add_argument("--env", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="base environment entry (repeatable), e.g. DATA_PATH=data/tiny")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from causal_core.atomic import atomic_write_json, locked_json_list_append
 from causal_core.experiments.budget import resolve as resolve_budget
-from causal_core.experiments.config import ExperimentConfig, from_catalog
+from causal_core.experiments.config import ExperimentConfig
 from causal_core.experiments.record_writer import write_experiment_record
 from causal_core.experiments.refutation import RefutationReport, refute
 from causal_core.experiments.refutation import apply as apply_refutation
@@ -18,7 +18,7 @@ from causal_core.experiments.stats import Analysis, analyze, load_stats, write_s
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.stack import stacked_sides
-from causal_core.trainer import REPO_ROOT, TRAINER, base_env
+from causal_core.loop.target import target
 
 
 def threads_per_run(params: LoopParams, n_runs: int) -> int:
@@ -38,13 +38,13 @@ def plan_config(cyc: CycleLayout, params: LoopParams, intervention: str,
     seeds = seeds or params.seeds
     n_runs = 2 * len(seeds)
     threads = threads_per_run(params, n_runs)
-    from_catalog(intervention, base_env=base_env(params.data_path, params.trainer_env))   # refuses an unknown or non-switchable name in its own words
-    treatment, control = stacked_sides(intervention, stack or {})
+    tgt = target(params)
+    tgt.require(intervention)       # refuses an unknown name, or one the trainer cannot switch, in its own words
+    treatment, control = stacked_sides(intervention, stack or {}, tgt)
     timed = params.budget_mode == "time"
     cfg = ExperimentConfig(intervention=intervention, stack=dict(stack or {}), treatment=treatment, control=control,
                            seeds=seeds, budget_s=max(budget_s or params.budget_s, params.time_budget_s if timed else 0),
-                           base_env=base_env(params.data_path, params.trainer_env),
-                           trainer=str(TRAINER), workdir=str(REPO_ROOT), cycle=cyc.n, threads_per_run=threads,
+                           base_env=tgt.env(params), **tgt.config_fields(params), cycle=cyc.n, threads_per_run=threads,
                            max_parallel=params.max_parallel or max(1, (os.cpu_count() or 1) // threads),
                            budget_mode=params.budget_mode, time_budget_s=params.time_budget_s if timed else None,
                            alpha=alpha or params.alpha)     # the cycle's online level (online_fdr.py)

@@ -20,7 +20,7 @@ from pathlib import Path
 from causal_core import catalog
 from causal_core.atomic import atomic_write_json, atomic_write_text, file_lock, locked_json_list_append
 from causal_core.dag.models import Candidate, DagResult
-from causal_core.experiments.config import ExperimentConfig, from_catalog
+from causal_core.experiments.config import ExperimentConfig
 from causal_core.experiments.multiarm import ArmPlan, plan_arms
 from causal_core.experiments.power import pooled_pair_sd
 from causal_core.experiments.results import RawRuns, RunResult, log_entry, summarize
@@ -32,7 +32,7 @@ from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.run_budget import runs_left
 from causal_core.loop.state import CyclePlan
-from causal_core.trainer import REPO_ROOT, TRAINER, base_env
+from causal_core.loop.target import target
 
 SCREEN_SEED_OFFSET = 500
 DEFAULT_PAIR_SD = 0.01      # before the loop has measured its own noise (bpb, paired difference)
@@ -151,21 +151,23 @@ def screen_factors(params: LoopParams, dag: DagResult, layout: LoopLayout, stack
     tested: dict[str, int] = {}
     for r in experiment_rows(layout):
         tested[r.intervention] = tested.get(r.intervention, 0) + 1
-    base = base_env(params.data_path, params.trainer_env)
+    tgt = target(params)
+    base = tgt.env(params)
     out, keys = [], set()
     for c in ranked_candidates(dag):
+        if not tgt.actuates(c.intervention):        # the trainer would ignore it (loop/target.py)
+            continue
         e = catalog.CATALOG[c.intervention]
         if c.intervention in screened or tested.get(c.intervention, 0) >= MAX_TESTS:
             continue
         if stack and conflict(c.intervention, stack, base):
             continue
-        if keys & set(e.treatment):
+        treatment = tgt.sides(c.intervention)[0]
+        if keys & set(treatment):
             continue
-        try:        # a switch that needs more than its catalog overrides (e.g. a probe's direction) is not screened
-            from_catalog(c.intervention, base_env=base)
-        except ValueError:
+        if e.requires_env:      # a switch that needs more than its overrides (e.g. a probe's direction) is not screened
             continue
-        keys |= set(e.treatment)
+        keys |= set(treatment)
         mean, sd = local_prior(c, dag)
         out.append(Factor(name=c.intervention, prior_effect_bpb=mean, prior_sd_bpb=sd,
                           expected_improvement_bpb=c.expected_improvement_bpb, cost=c.cost_runs or 1.0))
@@ -176,9 +178,9 @@ def screen_factors(params: LoopParams, dag: DagResult, layout: LoopLayout, stack
 
 def _run_fields(params: LoopParams, budget_s: float | None = None) -> dict:
     timed = params.budget_mode == "time"
+    tgt = target(params)
     return {"budget_s": max(budget_s or params.budget_s, params.time_budget_s if timed else 0),
-            "base_env": base_env(params.data_path, params.trainer_env), "trainer": str(TRAINER),
-            "workdir": str(REPO_ROOT), "max_parallel": params.max_parallel or None,
+            "base_env": tgt.env(params), **tgt.config_fields(params), "max_parallel": params.max_parallel or None,
             "budget_mode": params.budget_mode, "time_budget_s": params.time_budget_s if timed else None}
 
 
@@ -212,11 +214,11 @@ def screen_design(cyc: CycleLayout, params: LoopParams, plan: CyclePlan, dag: Da
     return design
 
 
-def _row_env(design: ScreenDesign, row: int) -> dict:
+def _row_env(design: ScreenDesign, row: int, tgt) -> dict:
     from causal_core.loop.stack import stacked_sides
     env: dict = {}
     for f, v in zip(design.factors, design.matrix[row]):
-        treatment, control = stacked_sides(f.name, design.stack)
+        treatment, control = stacked_sides(f.name, design.stack, tgt)
         env.update(treatment if v > 0 else control)
     return env
 
@@ -233,7 +235,8 @@ def screen_configs(cyc: CycleLayout, params: LoopParams, design: ScreenDesign) -
             cfg = ExperimentConfig.load(path)
         else:
             cfg = ExperimentConfig(intervention=design.factors[0].name, design_row=True, stack=design.stack,
-                                   treatment=_row_env(design, r), control=_row_env(design, m), seeds=design.seeds,
+                                   treatment=_row_env(design, r, target(params)),
+                                   control=_row_env(design, m, target(params)), seeds=design.seeds,
                                    cycle=cyc.n, threads_per_run=threads, alpha=params.alpha, **_run_fields(params))
             _finish(cfg, d).save(path)
             cfg = ExperimentConfig.load(path)
@@ -350,8 +353,7 @@ def arm_configs(cyc: CycleLayout, params: LoopParams, plan: CyclePlan, stack: di
         if path.is_file():
             cfg = ExperimentConfig.load(path)
         else:
-            from_catalog(name, base_env=base_env(params.data_path, params.trainer_env))   # refuses in its own words
-            treatment, control = stacked_sides(name, stack)
+            treatment, control = stacked_sides(name, stack, target(params))    # refuses in its own words
             cfg = ExperimentConfig(intervention=name, stack=dict(stack), treatment=treatment, control=control,
                                    seeds=seeds, cycle=cyc.n, threads_per_run=threads, alpha=gate_alpha,
                                    **_run_fields(params, plan.budget_s))

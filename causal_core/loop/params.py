@@ -31,6 +31,13 @@ class LoopParams(BaseModel):
     budget_mode: Literal["time", "steps"] = Field("time", description="time: each arm trains time_budget_s of its own measured step time (docs/budget.md); steps: a fixed ITERATIONS")
     time_budget_s: float = Field(60.0, gt=0, description="training seconds per run under budget_mode=time (evaluation not charged)")
     trainer_env: dict[str, str | int | float] = Field(default_factory=dict, description="extra trainer env for every run (e.g. {\"ITERATIONS\": 400})")
+    trainer: str | None = Field(None, description="a trainer script to run instead of ours (e.g. the challenge's train_gpt_mlx.py or a "
+                                "record's train_gpt.py); the loop then tests only what its source shows it actuates (loop/target.py)")
+    trainer_command: list[str] | None = Field(None, description="argv template of a run, e.g. [\"torchrun\", \"--standalone\", "
+                                              "\"--nproc_per_node=8\", \"{trainer}\"] (default: {python} {trainer}; a foreign MLX "
+                                              "script gets our BLAS launcher)")
+    trainer_profile: str = Field("auto", description="env mapping of the trainer's switches (causal_core/trainer_profiles.py): "
+                                 "auto (detected from the variables it reads), catalog, challenge-baseline, sp8192-frontier")
     first_intervention: str | None = Field(None, description="test this in cycle 1 instead of the DAG's pick")
     auto_approve: bool = Field(False, description="skip the approval pause between cycles")
     approval_timeout_s: float = Field(3600.0, description="how long a pause waits for a human")
@@ -85,14 +92,9 @@ class LoopParams(BaseModel):
     @field_validator("first_intervention", "probe_before")
     @classmethod
     def _known(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        entry = catalog.CATALOG.get(v)
-        if entry is None:
+        if v is not None and v not in catalog.CATALOG:
             raise ValueError(f"unknown intervention {v!r}")
-        if not entry.actionable:
-            raise ValueError(f"{v!r} is not switchable in our trainer")
-        return v
+        return v     # whether the trainer can switch it: _trainer below
 
     @field_validator("base")
     @classmethod
@@ -106,6 +108,18 @@ class LoopParams(BaseModel):
     def _paths(self) -> "LoopParams":
         if Path(self.results_dir).exists() and not Path(self.results_dir).is_dir():
             raise ValueError(f"results_dir {self.results_dir!r} is a file")
+        return self
+
+    @model_validator(mode="after")
+    def _trainer(self) -> "LoopParams":
+        """The trainer parses and can actuate what the user named (loop/target.py)."""
+        from causal_core.loop.target import target
+        t = target(self)          # ValueError: missing/unparsable script, unknown profile
+        for name in filter(None, (self.first_intervention, self.probe_before)):
+            if not t.actuates(name):
+                raise ValueError(t.why_not(name))
+        if self.probe_before and not t.ours:
+            raise ValueError("probe_before needs our trainer (its gradient-direction probe is ours)")
         return self
 
 

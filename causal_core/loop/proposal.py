@@ -18,7 +18,7 @@ from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.stack import conflict, loop_stack
 from causal_core.loop.state import CyclePlan
-from causal_core.trainer import base_env
+from causal_core.loop.target import target
 
 MAX_TESTS = 2
 FRESH_SEED_STRIDE = 1000
@@ -46,13 +46,16 @@ def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> C
                          source="first_intervention")
     tested = Counter(r.intervention for r in experiment_rows(layout))
     stack = loop_stack(layout, params)
-    base = base_env(params.data_path, params.trainer_env)
+    tgt = target(params)
+    base = tgt.env(params)
     cands = _ranked_on(dag, [*params.base, *stack])
     # Diagnostics that inform (loop/diagnostic_rules.py): a quant gap above its threshold moves the
     # gap-lowering interventions to the front; the reason goes into the proposal's text.
     cands, gap_note = diagnostic_rules.favour_gap_lowering(cands, layout)
     for c in cands:
         k = tested[c.intervention]
+        if not tgt.actuates(c.intervention):       # the trainer would ignore it (loop/target.py)
+            continue
         if k >= MAX_TESTS or (stack and conflict(c.intervention, stack, base)):
             continue
         seeds = fresh_seeds(params.seeds, k) if k else None

@@ -35,9 +35,12 @@ def confirmed_stack(layout: LoopLayout) -> dict[str, dict[str, Any]]:
 
 
 def base_stack(params) -> dict[str, dict[str, Any]]:
-    """The user's base (LoopParams.base) as stack entries: each switchable intervention with its
-    catalog treatment. One our trainer cannot switch is left out of the runs (it still shapes the ranking)."""
-    return {n: dict(catalog.CATALOG[n].treatment) for n in params.base if catalog.CATALOG[n].actionable}
+    """The user's base (LoopParams.base) as stack entries: each intervention the trainer can switch,
+    with its treatment env (loop/target.py). One it cannot switch is left out of the runs (it still
+    shapes the ranking)."""
+    from causal_core.loop.target import target
+    t = target(params)
+    return {n: t.sides(n)[0] for n in params.base if t.actuates(n)}
 
 
 def loop_stack(layout: LoopLayout, params) -> dict[str, dict[str, Any]]:
@@ -67,12 +70,17 @@ def conflict(intervention: str, stack: dict[str, dict[str, Any]], base: dict[str
     return "; ".join(f"[{c.rule}] {c.message}" for c in rules) or None
 
 
-def stacked_sides(intervention: str, stack: dict[str, dict[str, Any]]) -> tuple[dict, dict]:
-    """(treatment, control) of the catalog entry with the control's overrides of stacked
-    variables dropped: the stack's values hold in both conditions."""
-    e = catalog.CATALOG[intervention]
+def stacked_sides(intervention: str, stack: dict[str, dict[str, Any]], target=None) -> tuple[dict, dict]:
+    """(treatment, control) of the intervention (the catalog's env, or the target trainer's
+    mapping of it: loop/target.py) with the control's overrides of stacked variables dropped:
+    the stack's values hold in both conditions."""
+    if target is None:
+        e = catalog.CATALOG[intervention]
+        treatment, control = dict(e.treatment), dict(e.control)
+    else:
+        treatment, control = target.sides(intervention)
     stacked = {k for o in stack.values() for k in o}
-    return dict(e.treatment), {k: v for k, v in e.control.items() if k not in stacked}
+    return treatment, {k: v for k, v in control.items() if k not in stacked}
 
 
 def stack_for(intervention: str, layout: LoopLayout, params) -> tuple[dict[str, dict[str, Any]], str | None]:
