@@ -17,7 +17,7 @@ from causal_core.loop import cycle as cyclelib
 from causal_core.loop import diagnostics_step, probe_phase, run_budget, stop_rules
 from causal_core.loop import report
 from causal_core.loop.discovery import load_dag_result
-from causal_core.loop.history import experiment_rows
+from causal_core.loop.history import cycle_outcomes, experiment_rows
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams, validate_params
 from causal_core.loop.params_doc import with_loop_params
@@ -67,8 +67,7 @@ def cycle_loop(**raw) -> dict:
         if cyclelib.cycle_finished(cyc):      # a resumed run skips whole finished cycles
             dag_path, n = cyc.dag, n + 1
             continue
-        done = experiment_rows(layout)
-        reason = stop_rules.stop_reason([r.decision for r in done], time.time() - t0, params,
+        reason = stop_rules.stop_reason(cycle_outcomes(layout), time.time() - t0, params,
                                         runs_trained=run_budget.runs_trained(layout) if params.max_runs else 0)
         if reason:
             break

@@ -86,3 +86,59 @@ def test_multiarm_cycle_shares_the_control_holds_holm_at_the_online_level_and_re
     assert runs_trained(layout) == 6 and {r.intervention: r.decision for r in experiment_rows(layout)} == before
     assert load_stats(cyc.arm("ema") / "experiment" / "stats.json").alpha == pytest.approx(gate, abs=1e-6)
     assert len(online_fdr.load(layout.online_ledger).tests) == 1
+
+
+def test_screening_and_multiarm_cycles_resume_after_a_real_kill(prefect_api, tiny_data_dir, tmp_path):
+    """SIGKILL the loop process mid-confirmation (a multi-arm cycle), then mid-screen; a restarted
+    loop keeps every finished run, the plan, the design and the online ledger as they were, and
+    finishes both cycles."""
+    import os
+    import signal
+
+    from causal_core.loop import online_fdr
+    from causal_core.loop.layout import LoopLayout
+    from causal_core.loop.state import CyclePlan, load_plan, save_plan
+    from flows.cycle_loop import cycle_loop
+    from tests.loop_helpers import start_loop, wait_for
+
+    results = tmp_path / "results"
+    layout = LoopLayout.at(results)
+    # Cycle 1: an approved 2-arm confirmation (as after the pause); cycle 2: a screen (nothing awaits confirmation).
+    save_plan(layout.cycle(1), CyclePlan(cycle=1, intervention="ema", kind="multiarm", arms=["ema", "wider_mlp"],
+                                         expected={"ema": -0.01, "wider_mlp": -0.02}, seeds=[1, 2], why="test",
+                                         approved_by="auto"))
+    params = loop_params(tmp_path, tiny_data_dir, first_intervention=None, screen_k=2, max_cycles=2,
+                         stop_on_confirmed=False, replicate=False, screen_min_ei=0.0)
+
+    def finished_runs(pattern: str = "cycle_*/**/*.result.json") -> dict:
+        return {str(p): json.loads(p.read_text())["started_at"] for p in results.glob(pattern)
+                if json.loads(p.read_text())["status"] == "ok"}
+
+    def run_and_kill(pred, what: str, n: int) -> dict:
+        proc = start_loop(params, prefect_api.env, tmp_path / f"loop{n}.log")
+        try:
+            wait_for(pred, 300, what)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)       # a real crash: no clean-up
+            proc.wait()
+        return finished_runs()
+
+    killed1 = run_and_kill(lambda: finished_runs("cycle_1/arms/*/**/*.result.json"), "a finished multi-arm run", 1)
+    assert not (layout.cycle(1).record.is_file() and layout.cycle(2).dir.is_dir())
+    killed2 = run_and_kill(lambda: finished_runs("cycle_2/screen/**/*.result.json"), "a finished screening run", 2)
+    design = layout.cycle(2).design.read_text()
+    assert not layout.cycle(2).screen_analysis.is_file()
+
+    report = cycle_loop(**params)     # resume in this process to the end
+
+    after = finished_runs()
+    for before in (killed1, killed2):
+        assert all(after[k] == v for k, v in before.items()), "a finished run was re-run"
+    assert report["cycles"] == 2
+    assert load_plan(layout.cycle(1)).kind == "multiarm" and load_plan(layout.cycle(2)).kind == "screen"
+    assert layout.cycle(2).design.read_text() == design                 # the design it planned, not a new one
+    assert layout.cycle(2).screen_analysis.is_file() and layout.cycle(1).record.is_file()
+    tests = online_fdr.load(layout.online_ledger).tests
+    assert [t.cycle for t in tests] == [1]                               # one test for the multi-arm cycle; the screen spends none
+    log = json.loads(layout.experiment_log.read_text())
+    assert len({e["entry_id"] for e in log}) == len(log)                 # no duplicated decision

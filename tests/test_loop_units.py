@@ -18,6 +18,10 @@ def _p(**kw) -> LoopParams:
     (["null", "suggestive", "null", "null"], 0, {"max_cycles": 9}, None),
     (["null", "null"], 0, {"max_nulls_in_a_row": 2}, "2 nulls in a row"),
     (["suggestive"] * 4, 0, {}, "4 cycles done"),
+    # A screening cycle counts as a cycle but neither extends nor breaks a streak of nulls.
+    (["null", "screen", "null", "null"], 0, {"max_cycles": 9}, "3 nulls in a row"),
+    (["screen", "null", "screen"], 0, {}, None),
+    (["screen", "screen"], 0, {"max_cycles": 2}, "2 cycles done"),
     (["suggestive"], 7200, {"wall_clock_gate_s": 3600}, "wall-clock gate (3600 s) reached"),
     ([], 0, {}, None),
 ])

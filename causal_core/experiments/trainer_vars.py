@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -303,10 +304,19 @@ def analyse_source(source: str, path: Path = Path("<string>")) -> TrainerVars:
 
 
 _cache: dict[tuple[str, int, int], TrainerVars] = {}
+# Seed runs check their config from several threads at once; CPython 3.11's ast.parse is not
+# safe to run concurrently ("SystemError: AST constructor recursion depth mismatch" was seen
+# failing a seed run), so parsing is serialised, and each file is parsed once.
+_lock = threading.Lock()
 
 
 def trainer_vars(path: str | Path) -> TrainerVars:
     """The variables the trainer at `path` reads (cached per file size and mtime)."""
+    with _lock:
+        return _trainer_vars(path)
+
+
+def _trainer_vars(path: str | Path) -> TrainerVars:
     p = Path(path)
     try:
         st = p.stat()

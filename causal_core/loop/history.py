@@ -45,6 +45,23 @@ def experiment_rows(layout: LoopLayout) -> list[ExperimentRow]:
     return rows
 
 
+SCREEN = "screen"       # a screening cycle's outcome in cycle_outcomes: it makes no claim
+
+
+def cycle_outcomes(layout: LoopLayout) -> list[str]:
+    """One outcome per finished cycle, in order, for the stop rules: a multi-arm cycle is one
+    cycle (confirmed when any arm confirmed, else its best decision), a recorded screening cycle
+    is SCREEN. (Counting experiment rows made a 2-arm cycle count as 2 cycles and a screen as none.)"""
+    order = ("confirmed", "suggestive", "null", "failed")
+    by_cycle: dict[int, list[str]] = {}
+    for r in experiment_rows(layout):
+        by_cycle.setdefault(r.cycle, []).append(r.decision)
+    for c in layout.cycles():
+        if c.n >= 1 and c.n not in by_cycle and c.screen_analysis.is_file() and c.record.is_file():
+            by_cycle[c.n] = [SCREEN]
+    return [min(ds, key=lambda d: order.index(d) if d in order else len(order)) for _, ds in sorted(by_cycle.items())]
+
+
 def _budget_cols(a: Analysis) -> dict:
     arms = a.budget.arms if a.budget else {}
     return {"budget_mode": a.budget_mode, "time_budget_s": a.budget.time_budget_s if a.budget else None,

@@ -29,9 +29,10 @@ def stop_reason(decisions: list[str], elapsed_s: float, params: LoopParams,
                 human_stop: bool = False, runs_trained: int = 0) -> str | None:
     """Why the loop should stop now, or None to go on.
 
-    `decisions` are the gate's decisions of the finished cycles in order
-    ("confirmed", "suggestive", "null", "failed"); `runs_trained` counts the training runs
-    the loop made (reused runs excluded).
+    `decisions` are the outcomes of the finished cycles in order (history.cycle_outcomes:
+    "confirmed", "suggestive", "null", "failed", or "screen" for a screening cycle, which makes
+    no claim: it counts as a cycle but neither extends nor breaks a streak of nulls);
+    `runs_trained` counts the training runs the loop made (reused runs excluded).
     """
     if human_stop:
         return APPROVER_STOPPED
@@ -39,6 +40,8 @@ def stop_reason(decisions: list[str], elapsed_s: float, params: LoopParams,
         return "confirmed effect"
     streak = 0
     for d in reversed(decisions):
+        if d == "screen":
+            continue
         if d != "null":
             break
         streak += 1
