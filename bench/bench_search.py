@@ -32,11 +32,12 @@ from bench.search import metrics, space  # noqa: E402
 # loop_screen: screening (a 4-switch Hadamard fold-over on one seed, flows/cycle_kinds.py) then
 # multi-arm confirmation on fresh seeds; no replication (the confirmation is the replication of
 # the screen's finding). Every loop runs with LORD++ online error control (the loop's default).
-# loop_screen_pb: the same with a resolution III Plackett-Burman screen of 7 switches in 8 rows
-# (every run informs 7 switches instead of 4; main effects aliased with two-factor interactions).
+# loop_screen_pb: the same with a resolution III Plackett-Burman screen of 6 switches in 8 rows
+# (every run informs 6 switches instead of 4; main effects aliased with two-factor interactions;
+# 7 would saturate the 8 runs and leave no df for the noise).
 LOOPS = {"loop": {"replicate": True}, "loop_norep": {"replicate": False},
          "loop_screen": {"replicate": False, "screen_k": 4, "screen_seeds": 1, "screen_max_rows": 8},
-         "loop_screen_pb": {"replicate": False, "screen_k": 7, "screen_seeds": 1, "screen_max_rows": 8,
+         "loop_screen_pb": {"replicate": False, "screen_k": 6, "screen_seeds": 1, "screen_max_rows": 8,
                             "screen_resolution": 3}}
 METHODS = (*LOOPS, "tpe", "random")
 CHECKPOINTS = (12, 24, 48)

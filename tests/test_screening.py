@@ -121,3 +121,25 @@ def test_top_k_ranks_by_expected_improvement_per_cost():
     with pytest.raises(ValueError, match="finished runs"):
         d = make_design(factors(4), seeds=[1], max_rows=8)
         analyze_screen(d, {(0, 1): 2.3})
+
+
+def test_the_planner_never_plans_a_saturated_screen(tmp_path):
+    """Plackett-Burman for 7 switches in 8 rows on one seed leaves no residual df and cannot be
+    analysed: the planner screens 6 (min_runs), and the analysis of its design works."""
+    from causal_core.dag import estimate_dag
+    from causal_core.experiments.screening import min_runs
+    from causal_core.loop.cycle_kinds import plan_next
+    from causal_core.loop.layout import LoopLayout
+    from causal_core.loop.params import LoopParams
+    from causal_core.schemas import InterventionsFile
+
+    dag = estimate_dag(InterventionsFile(), prior_only_ok=True)
+    params = LoopParams(records=[], results_dir=str(tmp_path / "r"), screen_k=7, screen_resolution=3,
+                        screen_max_rows=8, screen_min_ei=0.0)
+    plan = plan_next(1, params, dag, LoopLayout.at(tmp_path / "r"), {}, alpha_t=0.02)
+    assert plan is not None and plan.kind == "screen" and len(plan.arms) == 6
+    factors = [Factor(name=n, prior_effect_bpb=0.0, prior_sd_bpb=0.01) for n in plan.arms]
+    d = make_design(factors, [1], max_rows=8, resolution=3)
+    assert d.n_runs == 8 >= min_runs(6)
+    y = {(r, 1): 2.0 + 0.01 * r for r in range(8)}
+    assert len(analyze_screen(d, y).main) == 6

@@ -188,6 +188,12 @@ def _two_fi(x: np.ndarray, names: list[str]) -> tuple[list[tuple[int, int]], lis
     return resolved, chains
 
 
+def min_runs(k: int) -> int:
+    """Finished runs a k-factor screen needs: intercept + k main effects + 1 residual df (the
+    noise estimate). A saturated design (Plackett-Burman 7 in 8 rows on one seed) has none."""
+    return k + 2
+
+
 def analyze_screen(design: ScreenDesign, y: dict[tuple[int, int], float], *, advance_prob: float = 0.8,
                    noise_prior_sd: float = 0.01, level: float = 0.95) -> ScreenAnalysis:
     """`y[(row, seed)]` = val_bpb of that run (missing runs are left out)."""
@@ -195,8 +201,8 @@ def analyze_screen(design: ScreenDesign, y: dict[tuple[int, int], float], *, adv
     names = design.names
     k = len(names)
     obs = [(r, s, v) for (r, s), v in sorted(y.items()) if v is not None and math.isfinite(v)]
-    if len(obs) < k + 2:
-        raise ValueError(f"screening analysis needs at least {k + 2} finished runs (got {len(obs)})")
+    if len(obs) < min_runs(k):
+        raise ValueError(f"screening analysis needs at least {min_runs(k)} finished runs (got {len(obs)})")
     seeds = sorted({s for _, s, _ in obs})
     rows = np.array([r for r, _, _ in obs])
     yv = np.array([v for _, _, v in obs])

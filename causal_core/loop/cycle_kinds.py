@@ -24,7 +24,8 @@ from causal_core.experiments.config import ExperimentConfig
 from causal_core.experiments.multiarm import ArmPlan, plan_arms
 from causal_core.experiments.power import pooled_pair_sd
 from causal_core.experiments.results import RawRuns, RunResult, log_entry, summarize
-from causal_core.experiments.screening import Factor, ScreenAnalysis, ScreenDesign, analyze_screen, make_design, top_k
+from causal_core.experiments.screening import (Factor, ScreenAnalysis, ScreenDesign, analyze_screen, make_design,
+                                               min_runs, top_k)
 from causal_core.experiments.stats import Analysis, analyze, holm, load_stats, write_stats
 from causal_core.loop.cycle import threads_per_run
 from causal_core.loop.history import experiment_rows
@@ -118,7 +119,13 @@ def plan_next(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout, st
                                  resolution=params.screen_resolution)
         except ValueError:      # screen_k too large for screen_max_rows: no screen
             return None
-        if len(chosen) == params.screen_k and (left is None or design.n_runs <= left):
+        if design.n_runs < min_runs(len(chosen)):
+            # A saturated design leaves no df for the noise and could not be analysed: drop the
+            # last candidates until one residual df remains (PB on 8 rows x 1 seed: 6 switches, not 7).
+            chosen = chosen[:design.n_runs - 2]
+            design = make_design(chosen, seeds, params.screen_max_rows, randomization_seed=n,
+                                 resolution=params.screen_resolution)
+        if len(chosen) >= min(params.screen_k, design.n_runs - 2) and len(chosen) >= 2 and (left is None or design.n_runs <= left):
             why = (f"screening: {len(factors)} never-screened candidates with expected improvement >= "
                    f"{params.screen_min_ei} bpb and no screened switch awaits confirmation; top {params.screen_k} by "
                    f"expected improvement per unit cost, {design.kind}, {design.n_runs} runs on seeds {seeds}")
@@ -210,6 +217,9 @@ def screen_design(cyc: CycleLayout, params: LoopParams, plan: CyclePlan, dag: Da
     design = make_design(factors, plan.seeds or screen_seeds(params),   # an approver's extra arm may need more rows
                          max_rows=max(params.screen_max_rows, len(foldover(len(factors)))),
                          randomization_seed=cyc.n, stack=stack, resolution=params.screen_resolution)
+    if design.n_runs < min_runs(len(factors)):     # an approver's extra arm saturated a resolution III design
+        design = make_design(factors, design.seeds, max_rows=len(foldover(len(factors))), randomization_seed=cyc.n,
+                             stack=stack, resolution=4)
     atomic_write_json(cyc.design, design.model_dump())
     return design
 
