@@ -130,6 +130,7 @@ def validate_params(raw: dict) -> LoopParams:
         return LoopParams(**raw)
     except ValidationError as e:
         err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "params"
+        loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        raise ValueError(f"bad loop parameter {loc}: {msg}") from None
+        # A check across fields (the trainer and what it can switch) has no single field to name.
+        raise ValueError(f"bad loop parameter {loc}: {msg}" if loc else f"bad loop parameters: {msg}") from None
