@@ -18,6 +18,7 @@ from causal_core.loop import diagnostics_step, probe_phase, run_budget, stop_rul
 from causal_core.loop import report
 from causal_core.loop.discovery import load_dag_result
 from causal_core.loop.history import cycle_outcomes, experiment_rows
+from causal_core.loop.target import target
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams, validate_params
 from causal_core.loop.params_doc import with_loop_params
@@ -50,11 +51,12 @@ def cycle_loop(**raw) -> dict:
     layout = LoopLayout.at(params.results_dir)
     t0 = started_at(layout)
     roots = [*params.records, params.records_out]
+    scale = target(params).scale_key(params)      # the DAG's local column is at the loop's own scale
 
     # Cycle 0: discovery.
     cyc0 = layout.cycle(0)
     discovery.extract(cyc0, roots)
-    dag_path = discovery.dag(cyc0, None, params.budget_mode)
+    dag_path = discovery.dag(cyc0, None, params.budget_mode, scale)
     ident = discovery.identifiability.submit(cyc0)
     artifacts.publish_dag(cyc0.n, dag_path)
     ident.result()
@@ -85,7 +87,7 @@ def cycle_loop(**raw) -> dict:
             if reason:
                 break
             discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
-            dag_path = discovery.dag(cyc, dag_path, params.budget_mode)
+            dag_path = discovery.dag(cyc, dag_path, params.budget_mode, scale)
             artifacts.publish_dag(n, dag_path)
             n += 1
             continue
@@ -123,7 +125,7 @@ def cycle_loop(**raw) -> dict:
         if test:
             online_fdr_state.record_outcome(layout, n, analysis.decision == "confirmed")
         discovery.extract(cyc, roots, refresh=not cyc.interventions.is_file())
-        dag_path = discovery.dag(cyc, dag_path, params.budget_mode)
+        dag_path = discovery.dag(cyc, dag_path, params.budget_mode, scale)
         artifacts.publish_cycle(n, analysis, plan.why, record, experiment_rows(layout), dag_path,
                                 cyclelib.load_refutation(cyc))
         n += 1

@@ -15,8 +15,8 @@ def extract(cyc: CycleLayout, roots: list[str], refresh: bool = False) -> Path:
 
 
 @task(task_run_name="cycle{cyc.n}-dag")
-def dag(cyc: CycleLayout, previous_dag: Path | None, budget_mode: str = "steps") -> Path:
-    return discovery.dag_step(cyc, previous_dag, budget_mode)
+def dag(cyc: CycleLayout, previous_dag: Path | None, budget_mode: str = "steps", local_scale: str | None = None) -> Path:
+    return discovery.dag_step(cyc, previous_dag, budget_mode, local_scale)
 
 
 @task(task_run_name="cycle{cyc.n}-identifiability")

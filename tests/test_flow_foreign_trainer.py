@@ -95,3 +95,9 @@ def test_the_loop_runs_the_unchanged_challenge_script(prefect_api, tmp_path, cha
     stats = json.loads((cyc / "experiment" / "stats.json").read_text())
     assert stats["decision"] in ("confirmed", "suggestive", "null") and stats["n_pairs"] == 2
     assert (cyc / "record.json").is_file() or list((tmp_path / "records").rglob("*.json"))
+    # The DAG's local column and ranking are at the loop's own scale (not "the latest experiment's").
+    from causal_core.loop.params import LoopParams
+    key = t.scale_key(LoopParams(**params))
+    assert key.startswith("mlx-cpu|no-preset:") and key.endswith("|time")
+    for n in (0, 1):
+        assert json.loads((tmp_path / "results" / f"cycle_{n}" / "dag" / "dag.json").read_text())["local_scale"] == key

@@ -39,14 +39,17 @@ def extract_step(cyc: CycleLayout, roots: list[str | Path], refresh: bool = Fals
     return cyc.interventions
 
 
-def dag_step(cyc: CycleLayout, previous_dag: Path | None = None, budget_mode: str = "steps") -> Path:
+def dag_step(cyc: CycleLayout, previous_dag: Path | None = None, budget_mode: str = "steps",
+             local_scale: str | None = None) -> Path:
+    """`local_scale`: the loop's own scale key (loop/target.py), so the local column and the
+    ranking are at the scale the loop runs, not at whatever scale a record last ran."""
     if cyc.dag.is_file():
         return cyc.dag
     interventions = load_interventions(cyc.interventions, allow_empty=True)
     previous = load_dag(previous_dag) if previous_dag and previous_dag.is_file() else None
     # No published records (a clone without ../shared): start from the expert priors.
     # Only experiments measured under the loop's budget are evidence (docs/budget.md).
-    dag = estimate_dag(interventions, previous, prior_only_ok=True, budget_mode=budget_mode)
+    dag = estimate_dag(interventions, previous, prior_only_ok=True, budget_mode=budget_mode, local_scale=local_scale)
     dag.cycle = cyc.n
     render(dag, cyc.dag_dir)                      # png/svg/dot first: dag.json marks the step done
     if dag.diff is not None:

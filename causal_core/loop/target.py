@@ -71,12 +71,24 @@ class Target:
         (the challenge's CUDA script writes its model files to the working directory)."""
         return str(REPO_ROOT) if self.ours else str(Path(params.results_dir).resolve() / "trainer_cwd")
 
+    @property
+    def platform(self) -> str:
+        """torch-cuda for a torchrun command (the challenge's CUDA scripts), else MLX on this CPU."""
+        return "torch-cuda" if any(Path(a).name == "torchrun" for a in self.command[:1]) else "mlx-cpu"
+
+    def scale_key(self, params) -> str:
+        """The loop's own local scale (transfer_model.scale_key): the DAG's local column and its
+        ranking are at this scale, whatever scale the latest experiment in the records ran at."""
+        from causal_core.dag.transfer_model import scale_key
+        from causal_core.experiments.scale import trainer_scale
+        return scale_key(self.platform, trainer_scale(self.env(params)), params.budget_mode)
+
     def config_fields(self, params) -> dict[str, Any]:
-        """trainer, trainer_command, workdir and profile for an ExperimentConfig."""
+        """trainer, trainer_command, workdir, profile and platform for an ExperimentConfig."""
         wd = self.workdir(params)
         Path(wd).mkdir(parents=True, exist_ok=True)
         return {"trainer": str(self.script), "trainer_command": list(self.command), "workdir": wd,
-                "profile": None if self.profile == "catalog" else self.profile}
+                "profile": None if self.profile == "catalog" else self.profile, "platform": self.platform}
 
     def describe(self) -> str:
         if self.ours:
