@@ -284,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS),
                     help=f"comma-separated subset of {','.join(METHODS)} (targets need tpe)")
     ap.add_argument("--repeats", type=int, help="benchmark repeats with different seeds (default 2 small, 3 full)")
+    ap.add_argument("--first-repeat", type=int, default=0,
+                    help="index of the first repeat (its seeds): run repeats side by side as separate processes "
+                         "with their own --out, then merge with bench/search/merge.py")
     ap.add_argument("--budget", type=int, help="training runs per method (default 24 small, 48 full)")
     ap.add_argument("--out", type=Path, help="output folder (default results/bench_search[_small])")
     ap.add_argument("--loop-seeds", type=int, default=3, help="the loop's paired seeds per cycle (its default: 3)")
@@ -345,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     reps = []
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            for r in range(args.repeats):
+            for r in range(args.first_repeat, args.first_repeat + args.repeats):
                 reps.append(run_repeat(r, args, work, data, trainer_env, benv, records))
                 _write(out, args, reps, benv, records, t0, partial=True)
     finally:
