@@ -51,3 +51,13 @@ def test_holm_over_arms_sharing_the_control_at_the_online_level():
     assert by["bigram_hash"].decision == "confirmed"
     assert by["more_layers"].decision != "confirmed" and by["ema"].decision == "null"
     assert by["bigram_hash"].p_adjusted == pytest.approx(min(1, 3 * by["bigram_hash"].p_value))   # smallest p: x3
+
+
+def test_a_futile_confirmation_is_not_planned():
+    """A screened switch expected to do nothing gives a plan with ~0 power: the rule skips it."""
+    from causal_core.loop.cycle_kinds import MIN_CONFIRM_POWER, worth_confirming
+    futile = plan_arms([("parallel_residuals", 0.0)], pair_sd=0.04, gate_alpha=0.007)
+    assert futile is not None and max(a.power for a in futile.arms) < MIN_CONFIRM_POWER
+    assert not worth_confirming(futile) and not worth_confirming(None)
+    strong = plan_arms([("more_layers", -0.1)], pair_sd=0.03, gate_alpha=0.02)
+    assert worth_confirming(strong)

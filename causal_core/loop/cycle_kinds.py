@@ -108,7 +108,7 @@ def plan_next(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout, st
     if waiting:
         arm_plan = plan_arms(waiting, pair_sd=loop_pair_sd(layout), gate_alpha=alpha_t, max_arms=params.max_arms,
                              runs_left=left)
-        if arm_plan is not None:
+        if worth_confirming(arm_plan):
             return multiarm_plan(n, params, arm_plan, "awaiting confirmation after screening")
     factors = screen_factors(params, dag, layout, stack)
     if len(factors) >= params.screen_k:
@@ -133,6 +133,17 @@ def plan_next(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout, st
                              arms=[f.name for f in chosen], seeds=seeds,
                              expected={f.name: f.prior_effect_bpb for f in chosen})
     return None
+
+
+# A confirmation whose best arm has less power than this is not run: its runs would mostly be
+# wasted, and a test that fails drains the LORD++ wealth every later test is held to (a
+# benchmark repeat spent 6 runs confirming a screened switch at power 0.01). The switch stays
+# set aside with its screen estimate; the rule goes on to the next screen.
+MIN_CONFIRM_POWER = 0.2
+
+
+def worth_confirming(arm_plan: ArmPlan | None) -> bool:
+    return arm_plan is not None and max(a.power for a in arm_plan.arms) >= MIN_CONFIRM_POWER
 
 
 def multiarm_plan(n: int, params: LoopParams, arm_plan: ArmPlan, reason: str) -> CyclePlan:
