@@ -7,6 +7,7 @@ the real flow with a time budget calibrated from the script's own step lines.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -84,7 +85,8 @@ def test_the_loop_runs_the_unchanged_challenge_script(prefect_api, tmp_path, cha
     # The DAG's pick among what the script actuates, with the script's own variables and no PRESET.
     assert cfg["intervention"] in t.switches and cfg["profile"] == "challenge-baseline"
     assert (cfg["treatment"], cfg["control"]) == t.sides(cfg["intervention"])
-    assert cfg["trainer"] == str(challenge_mlx) and "PRESET" not in cfg["base_env"]
+    # The loop stores the resolved path (../shared may be a symlink, as in a CI checkout).
+    assert Path(cfg["trainer"]) == challenge_mlx.resolve() and "PRESET" not in cfg["base_env"]
     assert cfg["workdir"] == str(tmp_path / "results" / "trainer_cwd")
     # Time budget: each arm's steps were calibrated from the script's own step lines.
     assert cfg["budget_mode"] == "time" and set(cfg["arm_steps"]) == {"control", "treatment"}
