@@ -18,6 +18,7 @@ import ast
 import hashlib
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -284,9 +285,24 @@ def _module_constants(tree: ast.Module) -> dict[str, str]:
             if len(v) == 1 and isinstance(v[0], ast.Constant) and isinstance(v[0].value, str)}
 
 
+def _parse(source: str, path: Path) -> ast.Module:
+    """ast.parse, retried: CPython 3.11's AST validator keeps its recursion depth per interpreter,
+    not per thread, so a compile() in ANY other thread (Prefect's, a worker's) can make a parse
+    fail with "SystemError: AST constructor recursion depth mismatch" (seen failing a seed run of
+    a work-pool worker even with the lock below). The error is transient; the source is fine."""
+    for attempt in range(5):
+        try:
+            return ast.parse(source, filename=str(path))
+        except SystemError:
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def analyse_source(source: str, path: Path = Path("<string>")) -> TrainerVars:
     try:
-        tree = ast.parse(source, filename=str(path))
+        tree = _parse(source, path)
     except SyntaxError as e:
         raise TrainerSourceError(f"trainer {path} is not Python (line {e.lineno}: {e.msg}); "
                                  "cannot tell which variables it reads") from None
