@@ -14,23 +14,8 @@ import pytest
 from causal_core.loop.params import validate_params
 from causal_core.loop.target import resolve_target
 from tests.loop_helpers import loop_params
-from tests.test_foreign_trainer import TINY
-
-
-@pytest.fixture(scope="module")
-def challenge_mlx(shared_dir):
-    p = shared_dir / "parameter-golf-trainers" / "train_gpt_mlx.py"
-    if not p.is_file():
-        pytest.skip(f"{p} is absent")
-    return p
-
-
-@pytest.fixture(scope="module")
-def small_val_data(tmp_path_factory):
-    from causal_core.data.prepare import prepare_embedded
-    out = tmp_path_factory.mktemp("foreign_loop_data") / "embedded_sp384"
-    prepare_embedded(out, vocab_size=384, size_mb=0.2, seed=0, val_fraction=0.04)
-    return out
+# The same script and data fixtures as the runner's foreign-trainer tests (imported, so pytest shares them).
+from tests.test_foreign_trainer import TINY, challenge_mlx, small_val_data  # noqa: F401
 
 
 def _params(tmp_path, data, script, **kw) -> dict:

@@ -22,8 +22,8 @@ from causal_core import catalog
 from causal_core.trainer import REPO_ROOT, TRAINER, base_env
 
 DEFAULT_COMMAND = ("{python}", "{trainer}")
-# A foreign MLX script on CPU gets our fast BLAS (make-config does the same: config_cli.LAUNCH_COMMAND).
-LAUNCH_COMMAND = ("{python}", "-m", "causal_core.launch_trainer", "{trainer}")
+# A foreign MLX script on CPU gets our fast BLAS, with make-config's own launcher command.
+from causal_core.experiments.config_cli import LAUNCH_COMMAND  # noqa: E402
 
 
 @dataclass(frozen=True)
