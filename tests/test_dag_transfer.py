@@ -47,9 +47,11 @@ def test_real_records_plus_a_loop_experiment_give_both_columns(real, real_dag):
 
 def test_next_intervention_changes_when_a_group_does_not_transfer(real):
     """On a base that already has the two big H100 wins, the top pick's group gets four other
-    switches tested locally. When the group transfers (local = 2 x H100, lambda ~ 2) the pick
-    stays; when it does not (local ~ 0, lambda ~ 0) the pick drops down the list and the new
-    pick comes from another group."""
+    switches tested locally. When the group transfers (local = 2 x H100) the pick's predicted
+    local effect grows with it; when it does not (local ~ 0, lambda ~ 0) the pick's expected gain
+    falls to under half of that, it drops down the list and the new pick comes from another group.
+    (Under transfer it need not stay first: a group with no local data yet has a wider local
+    spread, so expected improvement explores it.)"""
     base = ["sliding_window_eval", "longer_train_seq"]
     before = estimate_dag(real, base=base)
     top = before.next_intervention.intervention
@@ -62,12 +64,48 @@ def test_next_intervention_changes_when_a_group_does_not_transfer(real):
     dead = estimate_dag(_with(real, [(n, "null", 0.0, 0.0003) for n in tested]), base=base)
     lam_t = next(g for g in transfers.transfer[0].groups if g.group == group)
     lam_d = next(g for g in dead.transfer[0].groups if g.group == group)
-    assert lam_d.high < 0.5 < lam_t.low
-    assert transfers.next_intervention.intervention == top
+    # lambda: the H100 effects are barely known (|h| < its sd), so four measurements move it only
+    # so far; the group's additive shift beta_g could take a common offset (transfer_model.py)
+    assert lam_d.mean < 0.25 and lam_t.mean > 1.0 and lam_d.high < lam_t.high
+    t_top = next(c for c in transfers.candidates if c.intervention == top)
+    d_top = next(c for c in dead.candidates if c.intervention == top)
+    assert t_top.local_effect_bpb < 1.3 * h[top] < 0 and abs(d_top.local_effect_bpb) < abs(h[top]) / 3
     assert catalog.get(dead.next_intervention.intervention).group != group
-    pos = [c.intervention for c in dead.candidates].index(top)
-    assert pos > 0 and dead.candidates[pos].expected_improvement_bpb < transfers.candidates[0].expected_improvement_bpb / 2
+    assert d_top.expected_improvement_bpb < t_top.expected_improvement_bpb / 2
+    assert [c.intervention for c in dead.candidates].index(top) > 3
     assert "H100 scale" in dead.next_intervention.reason and "local scale" in dead.next_intervention.reason
+
+
+def test_a_scale_specific_harm_does_not_inflate_its_group(real):
+    """The measured failure (docs/transfer.md): EMA over 61 CPU steps hurt by +0.53 bpb against
+    -0.009 at H100. Multiplicative transfer alone explained it with lambda[optimizer_schedule]
+    13.9, flipped EMA's H100 effect positive, and predicted weight_decay at -0.098 bpb locally,
+    so the loop spent its next tests on that group's nulls. Now the harm is scale-specific
+    (delta or beta), lambda stays ordinary, and no sibling is predicted a large local gain."""
+    before = estimate_dag(real)
+    dag = estimate_dag(_with(real, [("ema", "null", 0.53, 0.012)]))
+    lam = next(g for g in dag.transfer[0].groups if g.group == "optimizer_schedule")
+    assert lam.mean < 3.0
+    ema, ema0 = dag.effect("ema"), before.effect("ema")
+    assert ema.effect_bpb < ema0.effect_bpb + ema0.sd                # the H100 column barely moves
+    assert abs(ema.local_effect_bpb - 0.53) < 0.03                   # the local column follows the measurement
+    for c in dag.candidates:
+        if catalog.get(c.intervention).group == "optimizer_schedule":
+            assert c.local_effect_bpb > -0.03, c.reason
+
+
+def test_a_group_that_hurts_locally_drops_down_the_list(real):
+    """Three schedule changes each hurt a short local run badly (the bench_search --small
+    pattern: ema +1.12, warmdown +0.69, lr_tuning +0.43): the group's shift beta_g learns it, an
+    untested sibling is predicted to hurt too, and the pick comes from another group."""
+    hurt = [("ema", 1.12), ("warmdown_schedule", 0.69), ("lr_tuning", 0.43)]
+    dag = estimate_dag(_with(real, [(n, "null", e, 0.02) for n, e in hurt]))
+    g = next(g for g in dag.transfer[0].groups if g.group == "optimizer_schedule")
+    assert g.shift_mean > 0.1
+    assert catalog.get(dag.next_intervention.intervention).group != "optimizer_schedule"
+    sib = dag.effect("muon_variant")
+    assert sib.local_source == "predicted" and sib.local_effect_bpb > 0.05
+    assert "shift" in dag.next_intervention.reason
 
 
 def test_base_excludes_itself_and_incompatible_additions(real_dag):

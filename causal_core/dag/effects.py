@@ -18,7 +18,7 @@ columns instead (docs/transfer.md):
 1. H100 column, observational: records + priors only.
 2. Per local scale (platform, trainer scale, budget mode), the transfer model
    (transfer_model.py) is fitted on the interventions measured both ways: local effect =
-   lambda_g x H100 effect + noise. Its posterior of each measured intervention's H100 effect
+   lambda_g x H100 effect + the group's local shift beta_g + the intervention's own deviation. Its posterior of each measured intervention's H100 effect
    is the joint Gaussian update; the information it adds over the observational estimate
    enters the regression as one pseudo-measurement row (precision gained, and the mean that
    gain implies), so a local result moves the H100 coefficient only as far as lambda_g is
@@ -176,8 +176,10 @@ def estimate_two_scales(enc: Encoding, level: float = LEVEL, local_scale: str | 
             prior_effect_bpb=e.prior_effect_bpb, prior_sd_bpb=e.prior_sd_bpb, n_present=int(present[j]),
             source=source, experiment_decisions=decisions, sign_conflict=conflict, group=e.group,
             local_effect_bpb=loc.mean, local_ci_low=loc.low, local_ci_high=loc.high, local_sd=loc.sd,
-            local_source=local_source, lambda_mean=g.mean, lambda_low=g.low, lambda_high=g.high))
+            local_source=local_source, lambda_mean=g.mean, lambda_low=g.low, lambda_high=g.high,
+            group_shift_bpb=g.shift_mean, group_shift_sd=g.shift_sd))
     fits = [TransferFit(scale=key, interventions=[p.intervention for p in pairs[key]],
                         groups=[GroupLambdaOut(**g.model_dump()) for g in p.groups.values()],
-                        mu=p.mu, tau=p.tau, omega=p.omega_mean) for key, p in posts.items()]
+                        mu=p.mu, tau=p.tau, omega=p.omega_mean, sigma=p.sigma_mean,
+                        sigma_beta=float(p.sigma_beta.mean())) for key, p in posts.items()]
     return out, fits, local_scale

@@ -4,7 +4,9 @@ A local effect (the loop's paired experiment at its small scale) is not an 8xH10
 prediction combines the H100 estimate of the DAG that proposed the experiment (records,
 priors and earlier experiments) with this measurement through the posterior of the
 intervention's transfer coefficient (its group's lambda_g, widened by the spread omega of
-individual interventions around it): transfer_model.h100_given_local.
+individual interventions around it), after taking off the part of a local effect that is
+specific to the local scale (the group's shift beta_g and the intervention's own deviation):
+transfer_model.h100_given_local.
 """
 from __future__ import annotations
 
@@ -25,10 +27,14 @@ def predict(dag: DagResult, intervention: str, local_effect: float, ci: tuple[fl
     z = stats.norm.ppf(0.5 + tm.LEVEL / 2)
     lam_sd = (e.lambda_high - e.lambda_low) / (2 * z)
     fit = next((t for t in dag.transfer if t.scale == dag.local_scale), None)
-    omega = fit.omega if fit else tm.OMEGA_PRIOR_SCALE * (2 / 3.14159) ** 0.5     # prior mean of omega
+    # before any local fit: omega's half-normal prior mean; sigma's half-Cauchy prior median
+    omega = fit.omega if fit else tm.OMEGA_PRIOR_SCALE * (2 / 3.14159) ** 0.5
+    sigma = fit.sigma if fit and fit.sigma else tm.SHIFT_PRIOR_SCALE
+    shift_sd = e.group_shift_sd if e.group_shift_sd is not None else tm.SHIFT_PRIOR_SCALE
     se = (ci[1] - ci[0]) / (2 * stats.norm.ppf(0.975)) if ci and ci[1] > ci[0] else max(abs(local_effect), 1e-4)
     return tm.h100_given_local(e.effect_bpb, e.sd, e.lambda_mean, (lam_sd ** 2 + omega ** 2) ** 0.5,
-                               local_effect, max(se, 1e-5))
+                               local_effect, max(se, 1e-5), shift_mean=e.group_shift_bpb or 0.0,
+                               shift_sd=(shift_sd ** 2 + tm.delta_sd(sigma) ** 2) ** 0.5)
 
 
 def line(dag_path: Path | None, intervention: str, local_effect: float | None,

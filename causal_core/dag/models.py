@@ -57,6 +57,8 @@ class EffectEstimate(BaseModel):
     lambda_mean: float | None = None  # the group's transfer coefficient at that scale (90% interval)
     lambda_low: float | None = None
     lambda_high: float | None = None
+    group_shift_bpb: float | None = None   # the group's additive local shift beta_g at that scale (mean, sd)
+    group_shift_sd: float | None = None
 
 
 class Candidate(BaseModel):
@@ -79,6 +81,8 @@ class GroupLambdaOut(BaseModel):
     low: float                        # 90% interval
     high: float
     n: int                            # interventions of this group measured at this scale
+    shift_mean: float = 0.0           # beta_g: the group's additive local shift (bpb), whatever the H100 effect
+    shift_sd: float = 0.0
 
 
 class TransferFit(BaseModel):
@@ -89,6 +93,8 @@ class TransferFit(BaseModel):
     mu: float
     tau: float
     omega: float                      # spread of an intervention's own lambda around its group's
+    sigma: float = 0.0                # scale of an intervention's own additive local deviation (t_4), bpb
+    sigma_beta: float = 0.0           # spread of the groups' local shifts, bpb
 
 
 class FciReport(BaseModel):

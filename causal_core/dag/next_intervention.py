@@ -8,7 +8,8 @@ randomized test), and the reason says so.
 
 Ranking: expected improvement E[max(0, -effect)] AT THE LOCAL SCALE the loop runs on (the
 effects' local column: the H100 effect carried through the posterior of its group's
-transfer coefficient lambda_g, or the local measurement), mu' Phi(mu'/s) + s phi(mu'/s) with
+transfer coefficient lambda_g, plus the group's local shift beta_g learned from the loop's
+own results in that group, or the local measurement), mu' Phi(mu'/s) + s phi(mu'/s) with
 mu' = -mean, per unit of cost. It rewards a large expected gain and, among similar gains,
 more remaining uncertainty; an intervention whose group has not transferred (lambda_g near
 0) has a small local gain and drops down the list however large its H100 effect. Cost: one
@@ -107,6 +108,8 @@ def rank(effects: dict[str, EffectEstimate], edges: list[DagEdge],
         c = (cost or {}).get(entry.name, 1.0)
         lam = (f"lambda[{eff.group}] {eff.lambda_mean:+.2f} [{eff.lambda_low:+.2f}, {eff.lambda_high:+.2f}]"
                if eff.lambda_mean is not None else "no transfer model")
+        if eff.group_shift_bpb is not None:
+            lam += f", local shift[{eff.group}] {eff.group_shift_bpb:+.4f} +/- {eff.group_shift_sd or 0:.4f} bpb"
         why = (f"{tag} edge to val_bpb; local scale: expected improvement {ei:.4f} bpb per test "
                f"(local effect {local_mean:+.4f} bpb, {eff.local_source or 'H100 column'}; {lam}); "
                f"H100 scale: predicted effect {eff.effect_bpb:+.4f} bpb [{eff.ci_low:+.4f}, {eff.ci_high:+.4f}] "
