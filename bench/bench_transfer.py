@@ -48,15 +48,14 @@ def measure(out: Path, seeds: list[int]) -> dict[str, dict[str, list[float]]]:
     """{scale: {switch: [paired differences over seeds]}} (failed runs leave a pair out)."""
     from bench.search.runs import RunCache
     from causal_core.data.prepare import prepare_embedded
-    from causal_core.loop.cycle import base_env
-    from causal_core.loop.params import LoopParams
+    from causal_core.trainer import base_env
 
     data = out / "data" / "embedded_sp384"
     if not (data / "manifest.json").is_file():
         prepare_embedded(data, vocab_size=384, size_mb=0.3, seed=0, val_fraction=0.1)
     diffs: dict[str, dict[str, list[float]]] = {}
     for name, env in scales(data).items():
-        cache = RunCache(out / "cache" / name, base_env(LoopParams(data_path=str(data), trainer_env=env)), budget_s=300)
+        cache = RunCache(out / "cache" / name, base_env(data, env), budget_s=300)
         t0 = time.perf_counter()
         base = {s: cache.evaluate((), s, "baseline") for s in seeds}
         diffs[name] = {}
@@ -113,7 +112,7 @@ def evaluate_splits(diffs: dict, n_splits: int, seed: int, level: float = 0.90) 
             "wins": int(np.sum(np.array(rows["transfer"]["rho"]) > np.array(rows["one_to_one"]["rho"]))),
             "ties": int(np.sum(np.array(rows["transfer"]["rho"]) == np.array(rows["one_to_one"]["rho"]))),
             "lambda_all": {g: p.model_dump() for g, p in full.groups.items()},
-            "mu": full.mu, "tau": full.tau, "omega": full.omega_mean}
+            "mu": full.mu, "tau": full.tau, "omega": full.omega_mean, "sigma": full.sigma_mean}
 
 
 def tables(res: dict) -> str:
@@ -122,9 +121,11 @@ def tables(res: dict) -> str:
     for s in res["switches"]:
         (a, sa), (b, sb) = res["tiny"][s], res["mid"][s]
         lines.append(f"| {s} | {get(s).group} | {a:+.4f} ({sa:.4f}) | {b:+.4f} ({sb:.4f}) |")
-    lines += ["", "| lambda_g (all switches) | mean | 90% interval | switches |", "|---|---:|---|---:|"]
+    lines += ["", "| group (all switches) | lambda_g mean | 90% interval | local shift beta_g (sd) | switches |",
+              "|---|---:|---|---:|---:|"]
     for g, p in res["lambda_all"].items():
-        lines.append(f"| {g} | {p['mean']:+.2f} | [{p['low']:+.2f}, {p['high']:+.2f}] | {p['n']} |")
+        lines.append(f"| {g} | {p['mean']:+.2f} | [{p['low']:+.2f}, {p['high']:+.2f}] | "
+                     f"{p.get('shift_mean', 0):+.4f} ({p.get('shift_sd', 0):.4f}) | {p['n']} |")
     lines += ["", f"Held-out switches over {res['splits']} random half splits:", "",
               "| model | Spearman rho (mean +- sd over splits) | 90% interval coverage | predictions |",
               "|---|---:|---:|---:|"]
