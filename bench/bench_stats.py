@@ -108,7 +108,7 @@ def sequential_sim(rng, n_exp, effect, sd, mde, alpha, max_pairs, min_pairs=2):
 
 
 def online_sim(rng, n_loops: int, n_cycles: int, n_pairs: int, sd: float, mde: float, alpha: float,
-               frac_real: float = 0.0, effect: float = -0.004, online: bool = True) -> dict:
+               frac_real: float = 0.0, effect: float = -0.004, online: bool = True, horizon: int | None = None) -> dict:
     """n_loops loops of n_cycles single-switch cycles each; a cycle's switch has a real effect
     `effect` with probability frac_real, else none. Each cycle's gate runs at the LORD++ level its
     loop's past confirmations earned (online) or at the fixed alpha. Returns FWER = P(any false
@@ -121,7 +121,7 @@ def online_sim(rng, n_loops: int, n_cycles: int, n_pairs: int, sd: float, mde: f
     for i in range(n_loops):
         rej: list[int] = []
         for t in range(n_cycles):
-            a = gate_alpha(online_level(t + 1, rej, alpha)) if online else alpha
+            a = gate_alpha(online_level(t + 1, rej, alpha, horizon=horizon)) if online else alpha
             conf[i, t] = decide(n_pairs=n_pairs, effect=float(eff[i, t]), p_adjusted=float(p[i, t]),
                                 p_raw=float(p[i, t]), mde=mde, alpha=a) == "confirmed"
             if conf[i, t]:
@@ -140,15 +140,19 @@ def online_report(rng, args, sd_records: float) -> None:
     levels = [online_level(t, [], args.alpha) for t in range(1, 6)]
     print("  LORD++ levels with no confirmation yet, tests 1-5: " + ", ".join(f"{x:.4f}" for x in levels)
           + f"; after a confirmation at test 1, test 2: {online_level(2, [1], args.alpha):.4f}")
+    levels = [online_level(t, [], args.alpha, horizon=8) for t in (1, 2, 3, 5, 8, 9)]
+    print("  with a horizon of 8 tests (stats.LORD_HORIZON_SHARE), tests 1, 2, 3, 5, 8, 9: "
+          + ", ".join(f"{x:.4f}" for x in levels))
     # records' noise (MDE >> noise: the MDE clause alone nearly stops false confirmations) and the
     # loop's own small-scale noise (pair SD 0.04 >> MDE: the worst case, only the p-value guards)
     for name, sd in (("records", sd_records), ("pair SD 0.04", 0.04)):
         for frac in (0.0, 0.3, 0.6):
-            for online in (True, False):
+            for online, horizon, label in ((True, None, "LORD++"), (True, args.cycles, f"LORD++ N={args.cycles}"),
+                                           (True, 8, "LORD++ N=8"), (False, None, "fixed alpha")):
                 r = online_sim(rng, n_loops, args.cycles, args.online_pairs, sd, args.mde, args.alpha,
-                               frac_real=frac, effect=-2.5 * max(args.mde, sd), online=online)
+                               frac_real=frac, effect=-2.5 * max(args.mde, sd), online=online, horizon=horizon)
                 pw = "n/a" if r["power"] is None else f"{r['power']:.3f}"
-                print(f"  {name:12s} real {frac:3.0%} {'LORD++' if online else 'fixed alpha':11s}: FWER {r['fwer']:.4f}, "
+                print(f"  {name:12s} real {frac:3.0%} {label:14s}: FWER {r['fwer']:.4f}, "
                       f"FDR {r['fdr']:.4f}, power {pw}, confirmations/loop {r['confirmed_per_loop']:.2f}")
 
 

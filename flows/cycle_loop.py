@@ -102,7 +102,8 @@ def cycle_loop(**raw) -> dict:
         stack, unstacked = stack_for(plan.intervention, layout, params)
         if unstacked and not cyc.config.is_file():
             log.warning("cycle %d: %s", n, unstacked)
-        test = online_fdr_state.level_for(layout, n, [plan.intervention], params.alpha) if params.online_fdr else None
+        test = online_fdr_state.level_for(layout, n, [plan.intervention], params.alpha,
+                                              online_fdr_state.horizon(params)) if params.online_fdr else None
         cfg = cycle_tasks.plan_config(cyc, probe_phase.sweep_params(plan.intervention, params, verdict),
                                       plan.intervention, plan.seeds, plan.budget_s, stack,
                                       test.gate_alpha if test else None)
@@ -141,7 +142,8 @@ def cycle_loop(**raw) -> dict:
 def _propose(n: int, params: LoopParams, dag, layout: LoopLayout) -> CyclePlan | None:
     """A screening or multi-arm cycle by the documented rule (cycle_kinds.plan_next), else the single switch."""
     stack = confirmed_stack(layout) if params.stack_confirmed else {}
-    alpha_t = online_fdr_state.peek(layout, params.alpha) if params.online_fdr else params.alpha
+    alpha_t = (online_fdr_state.peek(layout, params.alpha, online_fdr_state.horizon(params))
+               if params.online_fdr else params.alpha)
     return plan_next(n, params, dag, layout, stack, alpha_t) or propose(n, params, dag, layout)
 
 
@@ -181,7 +183,8 @@ def _other_kind(cyc, plan: CyclePlan, params: LoopParams, layout: LoopLayout, da
     log.info("cycle %d: %s over %s (%s)", cyc.n, plan.kind, ", ".join(plan.arms), plan.why)
     if plan.kind == "screen":
         return kinds.screen_cycle(cyc, plan, params, layout, dag, stack, index)
-    test = online_fdr_state.level_for(layout, cyc.n, plan.arms, params.alpha) if params.online_fdr else None
+    test = online_fdr_state.level_for(layout, cyc.n, plan.arms, params.alpha,
+                                              online_fdr_state.horizon(params)) if params.online_fdr else None
     analyses, reason = kinds.multiarm_cycle(cyc, plan, params, layout, stack,
                                             test.gate_alpha if test else params.alpha, index)
     if test and not reason:

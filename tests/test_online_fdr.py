@@ -27,6 +27,32 @@ def test_lord_levels_spend_at_most_alpha_and_confirmations_earn():
         online_level(0, [], 0.05)
 
 
+def test_a_horizon_spreads_the_spending_and_stays_valid():
+    """With a known horizon N the sequence is still non-increasing and sums to 1, so LORD++'s
+    guarantee holds; tests 2..N get more than the j^-1.6 sequence gives them."""
+    for n in (2, 8, 20):
+        g = [lord_gamma(j, n) for j in range(1, 100_000)]
+        assert g == sorted(g, reverse=True) and sum(g) == pytest.approx(1.0, abs=2e-3)
+    assert online_level(1, [], 0.05, horizon=8) < online_level(1, [], 0.05)
+    assert all(online_level(t, [], 0.05, horizon=8) > 2 * online_level(t, [], 0.05) for t in range(4, 9))
+    assert online_level(9, [], 0.05, horizon=8) < online_level(8, [], 0.05, horizon=8) / 5   # past N: the tail only
+    with pytest.raises(ValueError):
+        online_level(1, [], 0.05, horizon=0)
+
+
+def test_the_horizon_comes_from_the_run_budget_and_is_kept_on_resume(tmp_path):
+    from causal_core.loop.params import LoopParams
+    p = LoopParams(data_path=str(tmp_path), max_cycles=48, max_runs=48, seeds=[1, 2, 3])
+    assert online_fdr.horizon(p) == 8                                            # 48 runs / (2 arms x 3 seeds)
+    assert online_fdr.horizon(p.model_copy(update={"max_runs": 0, "max_cycles": 4})) == 4
+    layout = LoopLayout.at(tmp_path)
+    t1 = online_fdr.level_for(layout, 1, ["wider_mlp"], 0.05, 8)
+    assert t1.level == pytest.approx(online_level(1, [], 0.05, horizon=8))
+    t2 = online_fdr.level_for(layout, 2, ["ema"], 0.05, 3)                      # a resumed loop with other params
+    assert t2.level == pytest.approx(online_level(2, [], 0.05, horizon=8))       # keeps the ledger's horizon
+    assert online_fdr.peek(layout, 0.05, 3) == pytest.approx(gate_alpha(online_level(3, [], 0.05, horizon=8)))
+
+
 def test_twenty_null_cycles_keep_the_familywise_rate_at_alpha():
     """pair SD 0.04 >> MDE 0.002: the MDE clause cannot help; only the online level guards."""
     rng = np.random.default_rng(1)
@@ -37,6 +63,8 @@ def test_twenty_null_cycles_keep_the_familywise_rate_at_alpha():
     assert off["fwer"] > 0.25                                                    # a fixed alpha per cycle does not
     mixed = online_sim(rng, 1500, 20, 5, 0.04, 0.002, 0.05, frac_real=0.3, effect=-0.1)
     assert mixed["fdr"] <= 0.05 + 2 * se and mixed["power"] > 0.5
+    for horizon in (8, 20):                                                     # the horizon-aware sequence too
+        assert online_sim(rng, 1500, 20, 5, 0.04, 0.002, 0.05, horizon=horizon)["fwer"] <= 0.05 + 2 * se
 
 
 def test_ledger_is_resumed_exactly(tmp_path):

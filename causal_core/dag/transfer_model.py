@@ -31,10 +31,10 @@ zero; the joint model just learns little about lambda_g from such an interventio
 Fit: Gibbs sampling over (theta, lambda_i, lambda_g, mu, tau, omega, beta_g, delta_i, w_i,
 sigma, sigma_beta). Every conditional is exact: theta_i, lambda_i, lambda_g, beta_g and delta_i
 are Gaussian given the rest (the model is bilinear), mu is Gaussian, the t's mixing weights w_i
-are Gamma, and tau, omega, sigma and sigma_beta are drawn from their conditionals on a grid. Why Gibbs rather than a grid
-over tau with a Laplace step: the bilinear term lambda*theta makes the posterior non-Gaussian
-exactly where it matters (a group whose H100 effects are small), and a few thousand sweeps
-over at most dozens of interventions take well under a second. Seeded: same input, same output.
+are Gamma, and tau, omega, sigma and sigma_beta are drawn from their conditionals on a grid.
+Why Gibbs rather than a grid over tau with a Laplace step: the bilinear term lambda*theta makes
+the posterior non-Gaussian exactly where it matters (a group whose H100 effects are small), and
+a few thousand sweeps over at most dozens of interventions take about a second. Seeded: same input, same output.
 
 One fit covers ONE local scale (platform, trainer scale, budget mode): evidence from
 different local scales is never pooled (`scale_key`).

@@ -32,36 +32,50 @@ class Ledger(BaseModel):
     rule: str = RULE
     alpha: float = 0.05             # the nominal FDR of the loop's whole life
     w0: float = 0.025               # LORD++ initial wealth (alpha / 2)
+    horizon: int | None = None      # tests the loop expects (stats.lord_gamma); fixed when the ledger is made
     tests: list[OnlineTest] = Field(default_factory=list)
 
     def rejections(self) -> list[int]:
         return [t.index for t in self.tests if t.rejected]
 
 
-def load(path: Path, alpha: float = 0.05) -> Ledger:
-    return Ledger.model_validate_json(path.read_text()) if path.is_file() else Ledger(alpha=alpha, w0=alpha / 2)
+def horizon(params) -> int:
+    """The most confirmatory tests the loop can run: max_cycles, and with a run budget the tests it
+    pays for at one control and one treatment arm on `seeds` (a screen or replication only lowers it)."""
+    n = params.max_cycles
+    if params.max_runs:
+        n = min(n, max(1, params.max_runs // (2 * len(params.seeds))))
+    return max(1, n)
 
 
-def level_for(layout: LoopLayout, cycle: int, arms: list[str], alpha: float = 0.05) -> OnlineTest:
+def load(path: Path, alpha: float = 0.05, horizon: int | None = None) -> Ledger:
+    """The stored ledger (its alpha and horizon as they were made, so a resumed loop keeps them), or a new one."""
+    if path.is_file():
+        return Ledger.model_validate_json(path.read_text())
+    return Ledger(alpha=alpha, w0=alpha / 2, horizon=horizon)
+
+
+def level_for(layout: LoopLayout, cycle: int, arms: list[str], alpha: float = 0.05,
+              horizon: int | None = None) -> OnlineTest:
     """The cycle's test: the recorded one on resume, else the next index at its LORD++ level.
     An earlier test still pending (planned, never analysed) counts as no rejection."""
     with file_lock(layout.online_ledger):
-        led = load(layout.online_ledger, alpha)
+        led = load(layout.online_ledger, alpha, horizon)
         for t in led.tests:
             if t.cycle == cycle:
                 return t
         index = len(led.tests) + 1
-        level = online_level(index, led.rejections(), led.alpha, led.w0)
+        level = online_level(index, led.rejections(), led.alpha, led.w0, led.horizon)
         test = OnlineTest(cycle=cycle, index=index, level=level, gate_alpha=gate_alpha(level), arms=list(arms))
         led.tests.append(test)
         atomic_write_json(layout.online_ledger, led.model_dump())
         return test
 
 
-def peek(layout: LoopLayout, alpha: float = 0.05) -> float:
+def peek(layout: LoopLayout, alpha: float = 0.05, horizon: int | None = None) -> float:
     """The gate alpha the next new test would get (writes nothing): sizes a plan before approval."""
-    led = load(layout.online_ledger, alpha)
-    return gate_alpha(online_level(len(led.tests) + 1, led.rejections(), led.alpha, led.w0))
+    led = load(layout.online_ledger, alpha, horizon)
+    return gate_alpha(online_level(len(led.tests) + 1, led.rejections(), led.alpha, led.w0, led.horizon))
 
 
 def record_outcome(layout: LoopLayout, cycle: int, rejected: bool) -> None:
