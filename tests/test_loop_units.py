@@ -79,3 +79,31 @@ def test_a_retest_gets_fresh_seeds_and_an_intervention_at_most_two_tests(tmp_pat
     tested(2, first)
     plan = propose(3, params, dag, layout)
     assert plan.intervention != first                                    # two tests: settled for this loop
+
+
+def test_a_retest_of_a_large_noisy_effect_gets_the_seeds_its_power_needs(tmp_path):
+    """wider_mlp measured -0.06 bpb at pair SD 0.03 on 3 seeds: a 3-seed re-test could not clear
+    the next LORD++ gate (2-df t test), so the re-test is sized by the gate's power, within the
+    run budget, on fresh seeds."""
+    from causal_core.dag import estimate_dag
+    from causal_core.experiments.stats import Analysis, write_stats
+    from causal_core.loop.layout import LoopLayout
+    from causal_core.loop.proposal import propose, retest_seeds
+    from causal_core.schemas import ExperimentOutcome, InterventionsFile, RecordEntry
+
+    layout = LoopLayout.at(tmp_path)
+    params = _p(seeds=[1, 2, 3], max_runs=48, max_cycles=48)
+    rec = RecordEntry(record_id="loop/wider_mlp", experiment=ExperimentOutcome(
+        intervention="wider_mlp", decision="suggestive", effect_bpb=-0.06, ci_low=-0.134, ci_high=0.014,
+        n_pairs=3, cycle=1))
+    dag = estimate_dag(InterventionsFile(records=[rec]), prior_only_ok=True)
+    assert dag.effect("wider_mlp").local_source == "measured"
+    write_stats(Analysis(intervention="wider_mlp", n_pairs=3, decision="suggestive", effect_bpb=-0.06, sd_diff=0.03),
+                layout.cycle(1).stats)
+    seeds, why = retest_seeds(params, dag, layout, "wider_mlp", 1)
+    assert len(seeds) > 3 and seeds[:3] == [1001, 1002, 1003] and "power" in why
+    tight = retest_seeds(params.model_copy(update={"max_runs": 7}), dag, layout, "wider_mlp", 1)[0]
+    assert tight == [1001, 1002, 1003]                                   # no bigger re-test fits 7 runs
+    plan = propose(2, params, dag, layout)
+    if plan.intervention == "wider_mlp":
+        assert plan.seeds == seeds and "power" in plan.why

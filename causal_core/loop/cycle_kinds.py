@@ -147,8 +147,8 @@ def worth_confirming(arm_plan: ArmPlan | None) -> bool:
 
 
 def multiarm_plan(n: int, params: LoopParams, arm_plan: ArmPlan, reason: str) -> CyclePlan:
-    seeds = list(params.seeds) + [max(params.seeds) + i for i in range(1, arm_plan.n_seeds - len(params.seeds) + 1)]
-    seeds = seeds[:arm_plan.n_seeds]
+    from causal_core.loop.proposal import extend_seeds
+    seeds = extend_seeds(params.seeds, arm_plan.n_seeds)
     return CyclePlan(cycle=n, intervention=arm_plan.arms[0].intervention, kind="multiarm",
                      arms=[a.intervention for a in arm_plan.arms], seeds=seeds, source="dag",
                      expected={a.intervention: a.expected_effect_bpb for a in arm_plan.arms},

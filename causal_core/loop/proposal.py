@@ -3,7 +3,11 @@
 The trainer is deterministic for a fixed configuration and seed, so re-testing an
 intervention on the same seeds would repeat the same runs exactly. A re-test (the DAG
 still ranks a suggestive result first) therefore gets fresh seeds: independent evidence
-the DAG pools with the earlier experiment. An intervention gets at most MAX_TESTS tests.
+the DAG pools with the earlier experiment. The gate cannot pool them (the first test was
+picked up because it looked good; pooling would bias the re-test's p-value), so the re-test
+is sized like a confirmation instead: as many seeds as the gate's power at the loop's next
+LORD++ level asks for, given the measured local effect and the loop's own pair noise
+(`retest_seeds`). An intervention gets at most MAX_TESTS tests.
 With stacking on, a candidate that cannot go on top of the confirmed interventions (same
 variable, exclusive rule) is passed over.
 """
@@ -26,6 +30,34 @@ FRESH_SEED_STRIDE = 1000
 
 def fresh_seeds(seeds: list[int], earlier_tests: int) -> list[int]:
     return [s + FRESH_SEED_STRIDE * earlier_tests for s in seeds]
+
+
+def extend_seeds(seeds: list[int], n: int) -> list[int]:
+    """`seeds`, with consecutive ones after the largest added (or cut) to n."""
+    return (list(seeds) + [max(seeds) + i for i in range(1, n - len(seeds) + 1)])[:n]
+
+
+def retest_seeds(params: LoopParams, dag: DagResult, layout: LoopLayout, name: str, k: int) -> tuple[list[int], str]:
+    """Fresh seeds for test k + 1 of `name`, and why: experiments.multiarm.plan_arms on one arm, the
+    expected effect being the DAG's local column (the measured effect, shrunk by the transfer model),
+    at the gate alpha the next test gets, within the run budget; never fewer than params.seeds.
+    Measured reason (docs/search_benchmark.md): 3-pair re-tests of wider_mlp (-0.071 then -0.041 bpb)
+    stayed "suggestive" at p 0.034 and 0.0073, because a 2-df t test cannot clear a gate of ~0.006."""
+    from causal_core.experiments.multiarm import SEED_OPTIONS, plan_arms
+    from causal_core.loop import online_fdr
+    from causal_core.loop.cycle_kinds import loop_pair_sd
+    from causal_core.loop.run_budget import runs_left
+    e = dag.effect(name)
+    expected = e.local_effect_bpb if e is not None and e.local_effect_bpb is not None else (e.effect_bpb if e else 0.0)
+    gate = (online_fdr.peek(layout, params.alpha, online_fdr.horizon(params)) if params.online_fdr
+            else params.alpha)
+    options = tuple(n for n in SEED_OPTIONS if n >= len(params.seeds)) or (len(params.seeds),)
+    plan = plan_arms([(name, expected)], pair_sd=loop_pair_sd(layout), gate_alpha=gate, max_arms=1,
+                     seed_options=options, runs_left=runs_left(layout, params))
+    n = plan.n_seeds if plan else len(params.seeds)
+    why = (f"{n} seeds: power {plan.arms[0].power:.2f} for the measured local effect {expected:+.4f} bpb at pair SD "
+           f"{plan.pair_sd:.4f}, gate alpha {gate:.4g}" if plan else f"{n} seeds (no larger re-test fits the run budget)")
+    return fresh_seeds(extend_seeds(params.seeds, n), k), why
 
 
 def _ranked_on(dag: DagResult, have: list[str]):
@@ -58,8 +90,8 @@ def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> C
             continue
         if k >= MAX_TESTS or (stack and conflict(c.intervention, stack, base)):
             continue
-        seeds = fresh_seeds(params.seeds, k) if k else None
-        why = c.reason + (f"; test {k + 1} of it, on fresh seeds {seeds}" if k else "")
+        seeds, sized = retest_seeds(params, dag, layout, c.intervention, k) if k else (None, "")
+        why = c.reason + (f"; test {k + 1} of it, on fresh seeds {seeds} ({sized})" if k else "")
         if stack:       # the user's base first, then what the loop confirmed (loop_stack's order)
             on = [f"the base {', '.join(b for b in stack if b in params.base)}" if set(stack) & set(params.base) else "",
                   f"the confirmed {', '.join(s for s in stack if s not in params.base)}"
