@@ -70,7 +70,8 @@ def test_multiarm_cycle_shares_the_control_holds_holm_at_the_online_level_and_re
     cyc = layout.cycle(1)
     rows = experiment_rows(layout)
     assert [r.intervention for r in rows] == ["ema", "wider_mlp"] and all(r.family_size == 2 for r in rows)
-    gate = 2 * online_level(1, [])
+    assert online_fdr.load(layout.online_ledger).horizon == 1                  # max_cycles=1: one test expected
+    gate = 2 * online_level(1, [], horizon=1)
     assert all(r.alpha == pytest.approx(gate, abs=1e-4) for r in rows)              # alpha_t shown per decision
     assert runs_trained(layout) == 6                                                    # 2 seeds x (2 arms + 1 control)
     wider = RunResult.load(next((cyc.arm("wider_mlp") / "experiment" / "runs").glob("*control-seed1.result.json")))
