@@ -32,6 +32,7 @@ from causal_core.loop.history import experiment_rows
 from causal_core.loop.layout import CycleLayout, LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.run_budget import runs_left
+from causal_core.loop.seeds import MAX_TESTS, extend_seeds
 from causal_core.loop.state import CyclePlan
 from causal_core.loop.target import target
 
@@ -147,7 +148,6 @@ def worth_confirming(arm_plan: ArmPlan | None) -> bool:
 
 
 def multiarm_plan(n: int, params: LoopParams, arm_plan: ArmPlan, reason: str) -> CyclePlan:
-    from causal_core.loop.proposal import extend_seeds
     seeds = extend_seeds(params.seeds, arm_plan.n_seeds)
     return CyclePlan(cycle=n, intervention=arm_plan.arms[0].intervention, kind="multiarm",
                      arms=[a.intervention for a in arm_plan.arms], seeds=seeds, source="dag",
@@ -163,7 +163,6 @@ def screen_factors(params: LoopParams, dag: DagResult, layout: LoopLayout, stack
     """Candidates a screen may take: never screened, not tested twice, not in (or clashing with)
     the stack, and no two setting the same trainer variable (a row must be able to turn each on
     and off alone)."""
-    from causal_core.loop.proposal import MAX_TESTS
     from causal_core.loop.stack import conflict
     screened = {m.term for _, a in screens(layout) for m in a.main}
     tested: dict[str, int] = {}

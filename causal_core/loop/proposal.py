@@ -20,21 +20,11 @@ from causal_core.loop import diagnostic_rules
 from causal_core.loop.history import experiment_rows
 from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
+from causal_core.loop.seeds import MAX_TESTS, extend_seeds, fresh_seeds
 from causal_core.loop.stack import conflict, loop_stack
 from causal_core.loop.state import CyclePlan
 from causal_core.loop.target import target
 
-MAX_TESTS = 2
-FRESH_SEED_STRIDE = 1000
-
-
-def fresh_seeds(seeds: list[int], earlier_tests: int) -> list[int]:
-    return [s + FRESH_SEED_STRIDE * earlier_tests for s in seeds]
-
-
-def extend_seeds(seeds: list[int], n: int) -> list[int]:
-    """`seeds`, with consecutive ones after the largest added (or cut) to n."""
-    return (list(seeds) + [max(seeds) + i for i in range(1, n - len(seeds) + 1)])[:n]
 
 
 def retest_seeds(params: LoopParams, dag: DagResult, layout: LoopLayout, name: str, k: int) -> tuple[list[int], str]:
