@@ -13,7 +13,8 @@ def test_a_failing_dot_falls_back_to_matplotlib_with_one_warning(tmp_path, repo_
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     dot = bin_dir / "dot"     # a real executable that fails the way a broken install does
-    dot.write_text("#!/bin/sh\necho 'Format: \"png\" not recognized. No formats found.' >&2\nexit 1\n")
+    # It reads its input first, as the real one does: exiting unread made the write race into EPIPE.
+    dot.write_text("#!/bin/sh\ncat >/dev/null\necho 'Format: \"png\" not recognized. No formats found.' >&2\nexit 1\n")
     dot.chmod(0o755)
     interventions = tmp_path / "interventions.json"
     interventions.write_text(generate(45, seed=3)[0].model_dump_json())
