@@ -142,8 +142,7 @@ def cycle_loop(**raw) -> dict:
 def _propose(n: int, params: LoopParams, dag, layout: LoopLayout) -> CyclePlan | None:
     """A screening or multi-arm cycle by the documented rule (cycle_kinds.plan_next), else the single switch."""
     stack = confirmed_stack(layout) if params.stack_confirmed else {}
-    alpha_t = (online_fdr_state.peek(layout, params.alpha, online_fdr_state.horizon(params))
-               if params.online_fdr else params.alpha)
+    alpha_t = online_fdr_state.next_gate(layout, params)
     return plan_next(n, params, dag, layout, stack, alpha_t) or propose(n, params, dag, layout)
 
 

@@ -78,6 +78,12 @@ def peek(layout: LoopLayout, alpha: float = 0.05, horizon: int | None = None) ->
     return gate_alpha(online_level(len(led.tests) + 1, led.rejections(), led.alpha, led.w0, led.horizon))
 
 
+def next_gate(layout: LoopLayout, params) -> float:
+    """The gate alpha the loop's next test would get: its LORD++ level at the loop's horizon, or the
+    fixed alpha when online error control is off. One place for the flow's plans and the re-test sizing."""
+    return peek(layout, params.alpha, horizon(params)) if params.online_fdr else params.alpha
+
+
 def record_outcome(layout: LoopLayout, cycle: int, rejected: bool) -> None:
     """Set the cycle's outcome (idempotent; a cycle without a test is left alone)."""
     with file_lock(layout.online_ledger):

@@ -39,8 +39,7 @@ def retest_seeds(params: LoopParams, dag: DagResult, layout: LoopLayout, name: s
     from causal_core.loop.run_budget import runs_left
     e = dag.effect(name)
     expected = e.local_effect_bpb if e is not None and e.local_effect_bpb is not None else (e.effect_bpb if e else 0.0)
-    gate = (online_fdr.peek(layout, params.alpha, online_fdr.horizon(params)) if params.online_fdr
-            else params.alpha)
+    gate = online_fdr.next_gate(layout, params)
     options = tuple(n for n in SEED_OPTIONS if n >= len(params.seeds)) or (len(params.seeds),)
     plan = plan_arms([(name, expected)], pair_sd=loop_pair_sd(layout), gate_alpha=gate, max_arms=1,
                      seed_options=options, runs_left=runs_left(layout, params))
