@@ -34,6 +34,7 @@ from causal_core.loop.params import LoopParams
 from causal_core.loop.run_budget import runs_left
 from causal_core.loop.seeds import MAX_TESTS, extend_seeds
 from causal_core.loop.state import CyclePlan
+from causal_core.loop.step_fit import note as steps_note, passed_over
 from causal_core.loop.target import target
 
 SCREEN_SEED_OFFSET = 500
@@ -129,7 +130,8 @@ def plan_next(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout, st
         if len(chosen) >= min(params.screen_k, design.n_runs - 2) and len(chosen) >= 2 and (left is None or design.n_runs <= left):
             why = (f"screening: {len(factors)} never-screened candidates with expected improvement >= "
                    f"{params.screen_min_ei} bpb and no screened switch awaits confirmation; top {params.screen_k} by "
-                   f"expected improvement per unit cost, {design.kind}, {design.n_runs} runs on seeds {seeds}")
+                   f"expected improvement per unit cost, {design.kind}, {design.n_runs} runs on seeds {seeds}"
+                   + steps_note(passed_over(params, layout)))
             return CyclePlan(cycle=n, intervention=chosen[0].name, why=why, source="dag", kind="screen",
                              arms=[f.name for f in chosen], seeds=seeds,
                              expected={f.name: f.prior_effect_bpb for f in chosen})
@@ -170,9 +172,10 @@ def screen_factors(params: LoopParams, dag: DagResult, layout: LoopLayout, stack
         tested[r.intervention] = tested.get(r.intervention, 0) + 1
     tgt = target(params)
     base = tgt.env(params)
+    too_short = passed_over(params, layout)
     out, keys = [], set()
     for c in ranked_candidates(dag):
-        if not tgt.actuates(c.intervention):        # the trainer would ignore it (loop/target.py)
+        if not tgt.actuates(c.intervention) or c.intervention in too_short:   # ignored / a scale artifact
             continue
         e = catalog.CATALOG[c.intervention]
         if c.intervention in screened or tested.get(c.intervention, 0) >= MAX_TESTS:

@@ -22,6 +22,7 @@ from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.seeds import MAX_TESTS, extend_seeds, fresh_seeds
 from causal_core.loop.stack import conflict, loop_stack
+from causal_core.loop.step_fit import note as steps_note, passed_over
 from causal_core.loop.state import CyclePlan
 from causal_core.loop.target import target
 
@@ -73,9 +74,13 @@ def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> C
     # Diagnostics that inform (loop/diagnostic_rules.py): a quant gap above its threshold moves the
     # gap-lowering interventions to the front; the reason goes into the proposal's text.
     cands, gap_note = diagnostic_rules.favour_gap_lowering(cands, layout)
+    too_short, skipped = passed_over(params, layout), {}
     for c in cands:
         k = tested[c.intervention]
         if not tgt.actuates(c.intervention):       # the trainer would ignore it (loop/target.py)
+            continue
+        if c.intervention in too_short:             # would measure a scale artifact (loop/step_fit.py)
+            skipped[c.intervention] = too_short[c.intervention]
             continue
         if k >= MAX_TESTS or (stack and conflict(c.intervention, stack, base)):
             continue
@@ -88,6 +93,7 @@ def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> C
             why += "; on top of " + " and ".join(x for x in on if x)
         if gap_note and c.intervention in diagnostic_rules.GAP_LOWERING:
             why += f"; {gap_note}"
+        why += steps_note(skipped)
         expected = c.expected_effect_bpb
         prior, ident_note = diagnostic_rules.identifiability_note(layout, c.intervention)
         if ident_note:       # mostly multi-variable evidence: the randomized test, not the estimate, decides
