@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import as_completed
 
+from causal_core.experiments.budget import BudgetError
 from causal_core.experiments.progress import progress_label, set_default_reporter
 from causal_core.experiments.results import RunResult
 from causal_core.loop.announce import decision_line, run_line
@@ -27,7 +28,8 @@ from causal_core.loop.cycle_kinds import plan_markdown, plan_next
 from causal_core.loop.proposal import propose
 from causal_core.loop.approval_card import proposal_markdown
 from causal_core.loop.stack import confirmed_stack, stack_for
-from causal_core.loop.state import CyclePlan, load_plan, save_plan, started_at
+from causal_core.loop.state import CyclePlan, drop_plan, load_plan, save_plan, started_at
+from causal_core.loop.step_fit import record_unrunnable
 from flows import cycle_kinds as kinds
 from flows.approval import approval_form, edit_arms, wait_for_approval
 from tasks import artifacts, diagnostics, discovery, experiment
@@ -104,9 +106,13 @@ def cycle_loop(**raw) -> dict:
             log.warning("cycle %d: %s", n, unstacked)
         test = online_fdr_state.level_for(layout, n, [plan.intervention], params.alpha,
                                               online_fdr_state.horizon(params)) if params.online_fdr else None
-        cfg = cycle_tasks.plan_config(cyc, probe_phase.sweep_params(plan.intervention, params, verdict),
-                                      plan.intervention, plan.seeds, plan.budget_s, stack,
-                                      test.gate_alpha if test else None)
+        try:
+            cfg = cycle_tasks.plan_config(cyc, probe_phase.sweep_params(plan.intervention, params, verdict),
+                                          plan.intervention, plan.seeds, plan.budget_s, stack,
+                                          test.gate_alpha if test else None)
+        except BudgetError as e:        # its arms cannot run here: record why, plan the cycle again
+            _unrunnable(cyc, plan, layout, str(e), log)
+            continue
         index = layout.run_index if params.reuse_runs else None
         reason = run_budget.over_run_budget(layout, params, cyc, cfg, index)
         if reason:
@@ -137,6 +143,16 @@ def cycle_loop(**raw) -> dict:
     final = report.write_final_report(layout, params, reason, assemble=params.assemble)
     log.info("loop stopped: %s; final report %s", reason, layout.final_report_md)
     return final
+
+
+def _unrunnable(cyc, plan: CyclePlan, layout: LoopLayout, reason: str, log) -> None:
+    """A switch whose calibration failed (no run trained): recorded in results/unrunnable.json so no
+    later proposal picks it, its LORD++ test released (it spent nothing), and the cycle re-planned."""
+    record_unrunnable(layout, plan.intervention, cyc.n, reason)
+    online_fdr_state.release(layout, cyc.n)
+    drop_plan(cyc)
+    log.warning("cycle %d: %s cannot run at this configuration (%s): passed over, planning the cycle again",
+                cyc.n, plan.intervention, reason)
 
 
 def _propose(n: int, params: LoopParams, dag, layout: LoopLayout) -> CyclePlan | None:

@@ -90,3 +90,31 @@ def test_the_loop_runs_the_unchanged_challenge_script(prefect_api, tmp_path, cha
     assert key.startswith("mlx-cpu|no-preset:") and key.endswith("|time")
     for n in (0, 1):
         assert json.loads((tmp_path / "results" / f"cycle_{n}" / "dag" / "dag.json").read_text())["local_scale"] == key
+
+
+@pytest.mark.slow
+def test_a_switch_that_cannot_run_here_is_passed_over_not_fatal(prefect_api, tmp_path, challenge_mlx, small_val_data,
+                                                                 monkeypatch):
+    """With no records the DAG's first pick for the challenge script is longer_train_seq: TRAIN_SEQ_LEN 2048
+    on this test's 1,024-token steps, whose calibration fails. The loop records why, releases the cycle's
+    LORD++ test (nothing was trained) and runs its next candidate in the same cycle, instead of ending."""
+    from causal_core.loop.layout import LoopLayout
+    from causal_core.loop.online_fdr import load
+    from flows.cycle_loop import cycle_loop
+
+    monkeypatch.setenv("CAUSAL_GOLF_STEP_CACHE", str(tmp_path / "step_times.json"))
+    params = _params(tmp_path, small_val_data, challenge_mlx, max_cycles=1, budget_mode="time", time_budget_s=1.5,
+                     stop_on_confirmed=False)
+    report = cycle_loop(**params)
+
+    layout = LoopLayout.at(tmp_path / "results")
+    bad = json.loads(layout.unrunnable.read_text())
+    assert [e["intervention"] for e in bad] == ["longer_train_seq"] and bad[0]["cycle"] == 1
+    assert "calibration" in bad[0]["reason"] and "\n" not in bad[0]["reason"]
+    cfg = json.loads((tmp_path / "results" / "cycle_1" / "config.json").read_text())
+    plan = json.loads((tmp_path / "results" / "cycle_1" / "plan.json").read_text())
+    assert cfg["intervention"] == plan["intervention"] != "longer_train_seq"
+    assert "longer_train_seq (could not run here (cycle 1)" in plan["why"]
+    assert report["cycles"] == 1
+    led = load(layout.online_ledger)
+    assert [(t.cycle, t.index, t.arms) for t in led.tests] == [(1, 1, [cfg["intervention"]])]

@@ -65,7 +65,7 @@ def test_the_loop_passes_them_over_at_30_steps_and_tests_them_at_400(tmp_path):
     assert plan.intervention not in SHORT
     first_short = next(n for n in ranked if n in SHORT)
     if ranked.index(first_short) < ranked.index(plan.intervention):     # passed over on the way: named
-        assert f"{first_short}: " in plan.why and "too few steps" in plan.why
+        assert f"{first_short} (too few steps: " in plan.why
     screened = {f.name for f in screen_factors(short, dag, layout, {})}
     assert not screened & SHORT
     assert {f.name for f in screen_factors(long, dag, layout, {})} & SHORT == SHORT & set(ranked)
@@ -82,3 +82,32 @@ def test_first_intervention_is_run_as_asked(tmp_path):
     from causal_core.loop.proposal import propose
     params = LoopParams(budget_mode="steps", trainer_env={"ITERATIONS": 30}, first_intervention="ema")
     assert propose(1, params, _dag(), LoopLayout.at(tmp_path)).intervention == "ema"
+
+
+def test_an_unrunnable_switch_is_passed_over_even_as_first_intervention(tmp_path):
+    from causal_core.loop import online_fdr
+    from causal_core.loop.cycle_kinds import screen_factors
+    from causal_core.loop.proposal import propose
+    from causal_core.loop.step_fit import passed_over, record_unrunnable
+
+    layout, dag = LoopLayout.at(tmp_path), _dag()
+    layout.root.mkdir(parents=True, exist_ok=True)
+    params = LoopParams(first_intervention="wider_mlp", seeds=[1, 2, 3], screen_k=4)
+    record_unrunnable(layout, "wider_mlp", 1, "calibration of the treatment arm failed (exit 1): out of memory")
+    record_unrunnable(layout, "wider_mlp", 1, "again")          # one entry per switch
+    assert passed_over(params, layout) == {"wider_mlp": "could not run here (cycle 1): calibration of the treatment "
+                                                        "arm failed (exit 1): out of memory"}
+    plan = propose(1, params, dag, layout)
+    assert plan.intervention != "wider_mlp" and plan.source != "first_intervention"
+    ranked = [c.intervention for c in dag.candidates]
+    if ranked.index("wider_mlp") < ranked.index(plan.intervention):
+        assert "wider_mlp (could not run here (cycle 1)" in plan.why
+    assert "wider_mlp" not in {f.name for f in screen_factors(params, dag, layout, {})}
+
+    # the cycle's LORD++ test is released only while it is the last one and unanalysed
+    t1 = online_fdr.level_for(layout, 1, ["wider_mlp"], 0.05, 8)
+    assert online_fdr.release(layout, 1) and online_fdr.load(layout.online_ledger).tests == []
+    again = online_fdr.level_for(layout, 1, ["qk_gain"], 0.05, 8)
+    assert (again.index, again.level) == (t1.index, t1.level)
+    online_fdr.record_outcome(layout, 1, False)
+    assert not online_fdr.release(layout, 1) and len(online_fdr.load(layout.online_ledger).tests) == 1

@@ -30,6 +30,10 @@ class LoopLayout:
         return self.root / "run_index.json"
 
     @property
+    def unrunnable(self) -> Path:
+        return self.root / "unrunnable.json"      # switches whose arms could not run here (loop/step_fit.py)
+
+    @property
     def final_report_md(self) -> Path:
         return self.root / "final_report.md"
 

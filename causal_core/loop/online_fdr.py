@@ -84,6 +84,20 @@ def next_gate(layout: LoopLayout, params) -> float:
     return peek(layout, params.alpha, horizon(params)) if params.online_fdr else params.alpha
 
 
+def release(layout: LoopLayout, cycle: int) -> bool:
+    """Drop the cycle's test when it is the last one and was never analysed: its arms could not
+    be planned (a failed calibration), no run was trained, so it spent nothing. Returns whether it did."""
+    with file_lock(layout.online_ledger):
+        if not layout.online_ledger.is_file():
+            return False
+        led = load(layout.online_ledger)
+        if not led.tests or led.tests[-1].cycle != cycle or led.tests[-1].rejected is not None:
+            return False
+        led.tests.pop()
+        atomic_write_json(layout.online_ledger, led.model_dump())
+        return True
+
+
 def record_outcome(layout: LoopLayout, cycle: int, rejected: bool) -> None:
     """Set the cycle's outcome (idempotent; a cycle without a test is left alone)."""
     with file_lock(layout.online_ledger):

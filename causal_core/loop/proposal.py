@@ -22,7 +22,7 @@ from causal_core.loop.layout import LoopLayout
 from causal_core.loop.params import LoopParams
 from causal_core.loop.seeds import MAX_TESTS, extend_seeds, fresh_seeds
 from causal_core.loop.stack import conflict, loop_stack
-from causal_core.loop.step_fit import note as steps_note, passed_over
+from causal_core.loop.step_fit import note as steps_note, passed_over, unrunnable
 from causal_core.loop.state import CyclePlan
 from causal_core.loop.target import target
 
@@ -63,7 +63,7 @@ def _ranked_on(dag: DagResult, have: list[str]):
 
 
 def propose(n: int, params: LoopParams, dag: DagResult, layout: LoopLayout) -> CyclePlan | None:
-    if n == 1 and params.first_intervention:
+    if n == 1 and params.first_intervention and params.first_intervention not in unrunnable(layout):
         return CyclePlan(cycle=n, intervention=params.first_intervention, why="given as first_intervention",
                          source="first_intervention")
     tested = Counter(r.intervention for r in experiment_rows(layout))

@@ -71,6 +71,11 @@ def save_plan(cyc: CycleLayout, plan: CyclePlan) -> CyclePlan:
     return plan
 
 
+def drop_plan(cyc: CycleLayout) -> None:
+    """Forget the cycle's plan (its arms could not run), so that the cycle is planned again."""
+    (cyc.dir / "plan.json").unlink(missing_ok=True)
+
+
 def load_plan(cyc: CycleLayout) -> CyclePlan | None:
     p = cyc.dir / "plan.json"
     if not p.is_file():
