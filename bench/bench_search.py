@@ -35,10 +35,14 @@ from bench.search import metrics, space  # noqa: E402
 # loop_screen_pb: the same with a resolution III Plackett-Burman screen of 6 switches in 8 rows
 # (every run informs 6 switches instead of 4; main effects aliased with two-factor interactions;
 # 7 would saturate the 8 runs and leave no df for the noise).
+# loop_screen_pb12: Plackett-Burman's 12-run design, 10 switches per screen (one residual df; the
+# noise prior is the loop's pair SD), so a first screen reaches the switches ranked 7-10 as well.
 LOOPS = {"loop": {"replicate": True}, "loop_norep": {"replicate": False},
          "loop_screen": {"replicate": False, "screen_k": 4, "screen_seeds": 1, "screen_max_rows": 8},
          "loop_screen_pb": {"replicate": False, "screen_k": 6, "screen_seeds": 1, "screen_max_rows": 8,
-                            "screen_resolution": 3}}
+                            "screen_resolution": 3},
+         "loop_screen_pb12": {"replicate": False, "screen_k": 10, "screen_seeds": 1, "screen_max_rows": 12,
+                              "screen_resolution": 3}}
 METHODS = (*LOOPS, "tpe", "random")
 CHECKPOINTS = (12, 24, 48)
 RECORDS = ROOT.parent / "shared" / "parameter-golf-records"

@@ -6,8 +6,9 @@ Designs (no library: three constructions cover what the loop needs, from scipy.l
   two-factor interaction (2FI);
 - the fold-over of a Sylvester Hadamard matrix H_N (rows [H; -H], k <= N columns): resolution IV
   in 2N rows, main effects clear of every 2FI (2FIs aliased with each other, reported as chains);
-- with `resolution=3`, Plackett-Burman from H_N (k <= N - 1 factors in N rows): main effects
-  aliased with 2FIs; half the runs of the fold-over, for budgets where that matters.
+- with `resolution=3`, Plackett-Burman (k <= N - 1 factors in N rows, N a multiple of 4: Sylvester's
+  H_N for 4, 8, 16, 32, the cyclic generators for 12 and 20): main effects aliased with 2FIs; half
+  the runs of the fold-over or fewer, for budgets where that matters (10 switches in 12 runs).
 The design is run as paired configs (treatment = a row, control = its mirror where the design
 has it, else the next row), all on the same seeds (common random numbers across all rows). Factor-to-column mapping and each column's sign are randomized (seeded by the cycle), so
 which configurations are trained is a randomized assignment, not a choice.
@@ -53,9 +54,29 @@ def foldover(k: int) -> np.ndarray:
     return np.vstack([h, -h]).astype(int)
 
 
+# Plackett & Burman (1946)'s cyclic generators for the run counts that are not powers of 2: rows
+# 1..N-1 are the cyclic shifts of the generator, row N is all -1. Their 2FIs are spread over many
+# main effects at +-1/3 (12) or +-1/5 (20) instead of aliased whole, as in a Sylvester design.
+PB_GENERATORS = {12: "++-+++---+-", 20: "++--++++-+-+----++-"}
+
+
+def pb_rows(k: int) -> int:
+    """Rows of the smallest Plackett-Burman design for k factors: a multiple of 4 above k (12 and 20
+    from the cyclic generators, powers of 2 from Sylvester's H_N)."""
+    n = 4 * (k // 4 + 1)
+    while n not in PB_GENERATORS and n & (n - 1):
+        n += 4
+    return n
+
+
 def plackett_burman(k: int) -> np.ndarray:
-    """Resolution III: columns 1..k of a Sylvester H_N, N = the power of 2 above k (k <= N - 1)."""
-    n = 1 << math.ceil(math.log2(k + 1))
+    """Resolution III: k columns of a Hadamard matrix of pb_rows(k) rows (k <= N - 1), orthogonal.
+    The 12-row design screens 8-11 switches, where Sylvester's next size is 16 rows."""
+    n = pb_rows(k)
+    if n in PB_GENERATORS:
+        g = np.array([1 if c == "+" else -1 for c in PB_GENERATORS[n]])
+        rows = np.array([np.roll(g, i) for i in range(n - 1)] + [-np.ones(n - 1, dtype=int)])
+        return rows[:, :k].astype(int)
     return hadamard(n)[:, 1:k + 1].astype(int)
 
 
@@ -65,8 +86,7 @@ def design_matrix(k: int, max_rows: int, resolution: int = 4) -> tuple[np.ndarra
     accepted, the smaller Plackett-Burman design."""
     if k < 1:
         raise ValueError("a screening design needs at least one factor")
-    pb_rows = 1 << math.ceil(math.log2(k + 1))
-    if 2 ** k <= max_rows and (resolution >= 4 or 2 ** k <= pb_rows):
+    if 2 ** k <= max_rows and (resolution >= 4 or 2 ** k <= pb_rows(k)):
         return full_factorial(k), "full factorial 2^%d (resolution V+: all 2FIs resolved)" % k
     x, kind = ((foldover(k), "Hadamard fold-over, %d rows (resolution IV: 2FIs aliased in chains)") if resolution >= 4
                else (plackett_burman(k), "Plackett-Burman, %d rows (resolution III: main effects aliased with 2FIs)"))
