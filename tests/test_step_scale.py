@@ -76,6 +76,19 @@ def test_a_time_budget_judges_by_the_last_measured_control_steps(tmp_path):
     params = LoopParams(budget_mode="time", seeds=[1, 2, 3])
     layout = LoopLayout.at(tmp_path)
     assert loop_steps(params, layout) is None and passed_over(params, layout) == {}   # before any calibration
+    from causal_core.experiments.budget import ArmBudget, BudgetSummary
+    from causal_core.experiments.stats import Analysis, write_stats
+
+    def ran(n: int, steps: int) -> None:
+        budget = BudgetSummary(budget_mode="time", time_budget_s=60.0,
+                               arms={"control": ArmBudget(steps=steps), "treatment": ArmBudget(steps=steps - 3)})
+        write_stats(Analysis(intervention="wider_mlp", n_pairs=3, decision="null", budget_mode="time", budget=budget),
+                    layout.cycle(n).stats)
+
+    ran(1, 61)         # the main job's 61 steps: EMA 0.99 and a 120-step warmdown are passed over
+    assert loop_steps(params, layout) == 61 and set(passed_over(params, layout)) == {"ema", "warmdown_schedule"}
+    ran(2, 400)        # the latest experiment's control arm decides (a faster machine, a longer budget)
+    assert loop_steps(params, layout) == 400 and passed_over(params, layout) == {}
 
 
 def test_first_intervention_is_run_as_asked(tmp_path):
